@@ -1,0 +1,58 @@
+"""System checks for the NOTIFICATIONS setting and the channel layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+from notifications.conf import DEFAULTS, app_settings
+
+
+@register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Unknown keys and wrong types in NOTIFICATIONS are errors, not silent no-ops."""
+    raw = getattr(settings, "NOTIFICATIONS", {})
+    if not isinstance(raw, dict):
+        return [Error("NOTIFICATIONS must be a dict.", id="notifications.E001")]
+    errors = [
+        Error(
+            f"Unknown NOTIFICATIONS key {key!r}.",
+            hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.",
+            id="notifications.E002",
+        )
+        for key in raw
+        if key not in DEFAULTS
+    ]
+    timeout = raw.get("PUSH_TIMEOUT", DEFAULTS["PUSH_TIMEOUT"])
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        errors.append(
+            Error("NOTIFICATIONS['PUSH_TIMEOUT'] must be a positive number of seconds.", id="notifications.E003")
+        )
+    origins = raw.get("ALLOWED_ORIGINS")
+    if origins is not None and (isinstance(origins, str) or not all(isinstance(o, str) for o in origins)):
+        errors.append(
+            Error("NOTIFICATIONS['ALLOWED_ORIGINS'] must be None or a list of origins.", id="notifications.E004")
+        )
+    return errors
+
+
+@register()
+def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[Warning | Error]:
+    """Warn when live delivery only works inside one process."""
+    layers = getattr(settings, "CHANNEL_LAYERS", {})
+    alias = app_settings.CHANNEL_LAYER
+    if alias not in layers:
+        return [Error(f"CHANNEL_LAYERS has no {alias!r} layer; live delivery cannot work.", id="notifications.E005")]
+    if layers[alias].get("BACKEND", "").endswith("InMemoryChannelLayer"):
+        return [
+            Warning(
+                "The in-memory channel layer delivers only inside one process: notifications "
+                "sent from another process (manage.py notify, a worker) reach browsers only "
+                "when they reconnect.",
+                hint="Start Redis and set REDIS_URL (e.g. redis://127.0.0.1:6379/0).",
+                id="notifications.W001",
+            )
+        ]
+    return []

@@ -1,0 +1,59 @@
+"""The app's settings: one ``NOTIFICATIONS`` dict, every key with a default.
+
+Read lazily (``app_settings.PUSH_TIMEOUT``) and reset when the setting changes,
+so ``override_settings(NOTIFICATIONS={...})`` works in tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+DEFAULTS: dict[str, Any] = {
+    # Prefix of every channel-layer group name this app uses.
+    "GROUP_PREFIX": "notifications",
+    # Channel layer alias (see CHANNEL_LAYERS) used for pushes and consumers.
+    "CHANNEL_LAYER": "default",
+    # Seconds notify() waits for the channel layer before giving up on the live
+    # push (the notification is already stored; clients get it through sync).
+    "PUSH_TIMEOUT": 1.0,
+    # Origins (scheme://host[:port]) allowed to open the socket from a browser.
+    # None: any origin whose host matches ALLOWED_HOSTS, except a "*" entry.
+    "ALLOWED_ORIGINS": None,
+    # URL schemes a notification's url may use; relative URLs are always allowed.
+    "URL_SCHEMES": ("http", "https"),
+}
+
+
+class AppSettings:
+    """Attribute access to ``settings.NOTIFICATIONS`` merged over ``DEFAULTS``."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] | None = None
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, "NOTIFICATIONS", None) or {}
+        return value if isinstance(value, dict) else {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown NOTIFICATIONS setting: {name!r}")
+        if self._cache is None:
+            self._cache = {**DEFAULTS, **self.user_settings}
+        return self._cache[name]
+
+    def reload(self) -> None:
+        self._cache = None
+
+
+app_settings = AppSettings()
+
+
+@receiver(setting_changed)
+def _reload_app_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == "NOTIFICATIONS":
+        app_settings.reload()

@@ -1,0 +1,138 @@
+"""The wire protocol (version 1): frame shapes, parsing of client frames, close codes.
+
+Every frame is a JSON object with a ``"type"``. ``docs/protocol.md`` has an
+example of each. The notification payload built here is the one both the
+socket and the HTTP API send.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, TypedDict
+
+PROTOCOL_VERSION = 1
+
+# Client frames larger than this are answered with an error, not parsed.
+MAX_CLIENT_FRAME_CHARS = 4096
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes and what the client should do about them."""
+
+    GOING_AWAY = 1001  # server restarting: reconnect
+    MESSAGE_TOO_BIG = 1009
+    SERVER_ERROR = 1011  # reconnect with backoff
+    NOT_AUTHENTICATED = 4401  # stop reconnecting, send the person to log in
+    FORBIDDEN = 4403  # stop reconnecting
+    RATE_LIMITED = 4429  # reconnect later
+
+
+class ActorPayload(TypedDict):
+    id: int
+    name: str
+
+
+class TargetPayload(TypedDict):
+    type: str
+    id: str
+    name: str
+
+
+class NotificationPayload(TypedDict):
+    """One notification as one recipient sees it, in plain JSON types."""
+
+    id: int
+    title: str
+    body: str
+    level: str
+    url: str
+    kind: str
+    data: dict[str, Any]
+    created_at: str
+    read: bool
+    actor: ActorPayload | None
+    target: TargetPayload | None
+
+
+def encode(frame: dict[str, Any]) -> str:
+    """Serialize a server frame; compact, and UTF-8 text rather than escapes."""
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
+def hello_frame(*, user_id: int, username: str, unread_count: int) -> str:
+    return encode(
+        {
+            "type": "hello",
+            "v": PROTOCOL_VERSION,
+            "user": {"id": user_id, "username": username},
+            "unread_count": unread_count,
+        }
+    )
+
+
+def notification_frame(payload: NotificationPayload) -> str:
+    return encode({"type": "notification", "notification": dict(payload)})
+
+
+def pong_frame(ref: Any) -> str:
+    return encode({"type": "pong", "ref": ref})
+
+
+def error_frame(code: str, message: str, *, ref: Any = None) -> str:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if ref is not None:
+        frame["ref"] = ref
+    return encode(frame)
+
+
+class ProtocolError(Exception):
+    """Raised when a client frame is unusable; becomes an ``error`` frame, the socket stays open."""
+
+    def __init__(self, code: str, message: str, *, ref: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+    def frame(self) -> str:
+        return error_frame(self.code, self.message, ref=self.ref)
+
+
+@dataclass(frozen=True)
+class ClientMessage:
+    """A parsed client frame: its type, its optional ``ref`` echo value, and its fields."""
+
+    type: str
+    ref: Any
+    fields: dict[str, Any]
+
+
+def _valid_ref(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, (str, int, float)) and not isinstance(value, bool) and len(str(value)) <= 64
+    )
+
+
+def parse_client_frame(text: str | None, binary: bytes | None) -> ClientMessage:
+    """Turn a raw frame into a ClientMessage, or raise ProtocolError saying what is wrong."""
+    if binary is not None:
+        raise ProtocolError("binary_not_supported", "Binary frames are not supported; send JSON text.")
+    if not text:
+        raise ProtocolError("empty_frame", "Empty frame; send a JSON object with a 'type'.")
+    if len(text) > MAX_CLIENT_FRAME_CHARS:
+        raise ProtocolError("frame_too_large", f"Frames are limited to {MAX_CLIENT_FRAME_CHARS} characters.")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("bad_frame", "A frame must be a JSON object with a 'type'.")
+    ref = data.pop("ref", None)
+    if not _valid_ref(ref):
+        raise ProtocolError("bad_field", "'ref' must be a string or number of at most 64 characters.")
+    kind = data.pop("type", None)
+    if not isinstance(kind, str) or not kind:
+        raise ProtocolError("bad_frame", "A frame must have a string 'type'.", ref=ref)
+    return ClientMessage(type=kind, ref=ref, fields=data)

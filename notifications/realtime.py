@@ -1,0 +1,119 @@
+"""The one module that talks to the channel layer: group names and sending.
+
+A send reaches one channel-layer group per audience (a user, an auth group or
+everyone), never one message per recipient. The frame text is encoded once
+here, so consumers forward it without re-serializing it per socket.
+
+Sync callers (views, commands, workers) publish through one long-lived event
+loop in a background thread: one Redis connection pool per process instead of a
+new loop and connection per ``async_to_sync`` call, and a bounded wait so a
+Redis outage never blocks the caller for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from channels.layers import BaseChannelLayer, get_channel_layer
+
+from notifications.conf import app_settings
+
+logger = logging.getLogger(__name__)
+
+# Channel-layer event types. Namespaced so they cannot collide with handlers
+# of apps that subclass our consumer ("notifications.frame" -> notifications_frame).
+FRAME_EVENT = "notifications.frame"
+
+
+def user_group(user_id: int) -> str:
+    return f"{app_settings.GROUP_PREFIX}.user.{user_id}"
+
+
+def auth_group_group(group_id: int) -> str:
+    return f"{app_settings.GROUP_PREFIX}.group.{group_id}"
+
+
+def everyone_group() -> str:
+    return f"{app_settings.GROUP_PREFIX}.everyone"
+
+
+def groups_for_user(user_id: int, auth_group_ids: Iterable[int]) -> list[str]:
+    """Every group a socket of this user joins."""
+    return [user_group(user_id), *(auth_group_group(g) for g in auth_group_ids), everyone_group()]
+
+
+def layer() -> BaseChannelLayer | None:
+    return get_channel_layer(app_settings.CHANNEL_LAYER)
+
+
+async def _send_frames(channel_layer: BaseChannelLayer, groups: Sequence[str], frame: str) -> None:
+    event = {"type": FRAME_EVENT, "frame": frame}
+    await asyncio.gather(*(channel_layer.group_send(group, event) for group in groups))
+
+
+async def apublish(groups: Sequence[str], frame: str) -> bool:
+    """Send an encoded frame to groups from async code; False (and a warning) on failure."""
+    channel_layer = layer()
+    if channel_layer is None or not groups:
+        return channel_layer is not None
+    try:
+        await asyncio.wait_for(_send_frames(channel_layer, groups, frame), app_settings.PUSH_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - any layer failure must not fail the caller
+        _warn_failed(groups, exc)
+        return False
+    return True
+
+
+def publish(groups: Sequence[str], frame: str) -> bool:
+    """Send an encoded frame to groups from sync code; returns within PUSH_TIMEOUT (plus a margin)."""
+    if not groups:
+        return True
+    timeout = float(app_settings.PUSH_TIMEOUT)
+    future = _publisher.submit(apublish(groups, frame))
+    try:
+        return future.result(timeout + 0.5)
+    except FutureTimeout:
+        future.cancel()
+        _warn_failed(groups, TimeoutError(f"no answer within {timeout} s"))
+        return False
+
+
+def _warn_failed(groups: Sequence[str], exc: BaseException) -> None:
+    logger.warning(
+        "Live push to %d group(s) failed (%s: %s); the notification is stored and "
+        "clients will receive it when they sync.",
+        len(groups),
+        type(exc).__name__,
+        exc or "timed out",
+    )
+
+
+class _LoopThread:
+    """An event loop in a daemon thread, created on first use and again after fork."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid: int | None = None
+
+    def submit(self, coroutine: Any) -> Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._running_loop())
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="notifications-publisher", daemon=True)
+                thread.start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+
+_publisher = _LoopThread()

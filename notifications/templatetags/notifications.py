@@ -1,0 +1,32 @@
+"""Template tags that put the live bell on any page: ``{% load notifications %}``.
+
+``{% notifications_bell %}`` renders the bell with the unread count (correct
+without JavaScript); ``{% notifications_scripts %}`` loads the client module.
+Both render overridable templates under ``notifications/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from notifications import services
+
+register = template.Library()
+
+
+@register.inclusion_tag("notifications/bell.html", takes_context=True)
+def notifications_bell(context: template.Context) -> dict[str, Any]:
+    user = context.get("user")
+    signed_in = bool(user is not None and user.is_authenticated)
+    return {"signed_in": signed_in, "unread_count": services.unread_count(user) if signed_in else 0}
+
+
+@register.inclusion_tag("notifications/scripts.html", takes_context=True)
+def notifications_scripts(context: template.Context) -> dict[str, Any]:
+    user = context.get("user")
+    return {
+        "signed_in": bool(user is not None and user.is_authenticated),
+        "client_config": {"path": "/ws/notifications/"},
+    }
