@@ -1,0 +1,235 @@
+"""Test helpers for this app and for apps built on it: real Redis, real Daphne, real sockets.
+
+Nothing here is imported by the app at run time. Typical use in a pytest
+``conftest.py``::
+
+    redis = RedisServer.start()            # REDIS_URL if set, else a private redis-server
+    server = DaphneServer.start(env=...)   # a real Daphne process on a free port
+    with open_socket(server, user) as ws:
+        hello = receive_frame(ws, "hello")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from websockets.sync.client import ClientConnection, connect
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it is true; raise TimeoutError naming ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class RedisServer:
+    """A Redis for tests: ``REDIS_URL`` if set, else a private ``redis-server`` we start and stop."""
+
+    url: str
+    process: subprocess.Popen[bytes] | None = None
+    port: int | None = None
+    directory: str | None = None
+    prefix: str = field(default_factory=lambda: f"test-{uuid.uuid4().hex[:12]}-")
+
+    @classmethod
+    def start(cls) -> RedisServer:
+        url = os.environ.get("REDIS_URL")
+        if url:
+            return cls(url=url)
+        server = cls(url="", port=free_port(), directory=tempfile.mkdtemp(prefix="notifications-redis-"))
+        server.url = f"redis://127.0.0.1:{server.port}/0"
+        server.resume()
+        return server
+
+    def resume(self) -> None:
+        """Start (or start again) the private server on its port."""
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError(
+                "No Redis for the tests: set REDIS_URL to a running Redis, or install redis-server "
+                "(Debian: apt-get install redis-server) so the tests can start a private one."
+            )
+        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen([*args, "--dir", str(self.directory)], stdout=subprocess.DEVNULL)
+        wait_until(lambda: port_open(self.port or 0), timeout=10, what=f"redis-server on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+    def close(self) -> None:
+        self.stop()
+        if self.directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def channel_layers(self) -> dict[str, Any]:
+        """A CHANNEL_LAYERS setting pointing at this server with this run's own key prefix."""
+        host = {"address": self.url, "socket_timeout": 15, "socket_connect_timeout": 2, "max_connections": 1000}
+        return {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": [host], "prefix": self.prefix},
+            }
+        }
+
+
+def database_url(settings_dict: Mapping[str, Any]) -> str:
+    """A DATABASE_URL for another process to open the same (test) database."""
+    engine = settings_dict["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{Path(settings_dict['NAME']).resolve()}"
+    if engine.endswith("postgresql"):
+        user = quote(settings_dict.get("USER") or "")
+        password = f":{quote(settings_dict['PASSWORD'])}" if settings_dict.get("PASSWORD") else ""
+        auth = f"{user}{password}@" if user else ""
+        host = settings_dict.get("HOST") or "127.0.0.1"
+        port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+        return f"postgres://{auth}{host}{port}/{settings_dict['NAME']}"
+    raise RuntimeError(f"No DATABASE_URL form for {engine}")
+
+
+@dataclass
+class DaphneServer:
+    """Daphne serving ``project.asgi:application`` as a real process on a free port."""
+
+    env: dict[str, str]
+    application: str = "project.asgi:application"
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+    @classmethod
+    def start(cls, env: Mapping[str, str], application: str = "project.asgi:application") -> DaphneServer:
+        server = cls(env={**os.environ, **env}, application=application)
+        server.resume()
+        return server
+
+    def resume(self) -> None:
+        """Start (or start again) the process on the same port."""
+        self.log = Path(tempfile.mkstemp(prefix="daphne-", suffix=".log")[1])
+        args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), self.application]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(args, cwd=PROJECT_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until(self._ready, timeout=30, what=f"Daphne on port {self.port}")
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(f"Daphne did not start; its output:\n{self.output()}") from None
+
+    def _ready(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"Daphne exited with {self.process.returncode}:\n{self.output()}")
+        return port_open(self.port)
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.process is not None:
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
+            self.process.wait(15)
+            self.process = None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, path: str = "/ws/notifications/") -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def manage(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run ``manage.py`` as a separate process against the same database and Redis."""
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=PROJECT_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+def session_cookie(user: Any) -> str:
+    """A real session for ``user`` (stored in the database), as a Cookie header value."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+@contextmanager
+def open_socket(
+    server: DaphneServer,
+    user: Any = None,
+    *,
+    path: str = "/ws/notifications/",
+    origin: str | None = "same",
+    headers: Mapping[str, str] | None = None,
+) -> Iterator[ClientConnection]:
+    """A WebSocket to the server, signed in as ``user`` (anonymous when None)."""
+    extra = dict(headers or {})
+    if user is not None:
+        extra["Cookie"] = session_cookie(user)
+    with connect(
+        server.ws_url(path),
+        additional_headers=extra,
+        origin=server.origin if origin == "same" else origin,  # type: ignore[arg-type]
+        open_timeout=10,
+        close_timeout=2,
+    ) as ws:
+        yield ws
+
+
+def receive_frame(ws: ClientConnection, frame_type: str | None = None, *, timeout: float = 10) -> dict[str, Any]:
+    """The next JSON frame (of ``frame_type``, skipping others) within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"No {frame_type or 'frame'} within {timeout} s")
+        frame = json.loads(ws.recv(timeout=remaining))
+        if frame_type is None or frame.get("type") == frame_type:
+            return frame

@@ -1,0 +1,70 @@
+"""Fixtures: a real Redis (private unless REDIS_URL is set) and a real Daphne process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.db import connection
+from django.test import override_settings
+
+from notifications.testing import DaphneServer, RedisServer, database_url
+
+Path(settings.BASE_DIR / "var").mkdir(exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _redis_channel_layer(redis_server: RedisServer) -> Iterator[None]:
+    """Every test talks to the real Redis, under this run's own key prefix."""
+    with override_settings(CHANNEL_LAYERS=redis_server.channel_layers()):
+        yield
+
+
+@pytest.fixture(scope="session")
+def daphne(django_db_setup: None, django_db_blocker: object, redis_server: RedisServer) -> Iterator[DaphneServer]:
+    """Daphne serving the project on a free port, on the test database and the test Redis."""
+    server = DaphneServer.start(
+        env={
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "REDIS_URL": redis_server.url,
+            "REDIS_PREFIX": redis_server.prefix,
+            "DEBUG": "0",
+            "SECRET_KEY": settings.SECRET_KEY,
+        }
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def staff(transactional_db: None) -> Group:
+    return Group.objects.create(name="staff")
+
+
+@pytest.fixture
+def alice(staff: Group) -> User:
+    user = User.objects.create_user("alice", password="pw")
+    user.groups.add(staff)
+    return user
+
+
+@pytest.fixture
+def bob(staff: Group) -> User:
+    user = User.objects.create_user("bob", password="pw")
+    user.groups.add(staff)
+    return user
+
+
+@pytest.fixture
+def carol(transactional_db: None) -> User:
+    return User.objects.create_user("carol", password="pw")
