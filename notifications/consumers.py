@@ -31,7 +31,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.accept()
-            await self.close(code=protocol.CloseCode.NOT_AUTHENTICATED)
+            await self.close(code=int(protocol.CloseCode.NOT_AUTHENTICATED))
             return
         self.user = user
         group_ids = await database_sync_to_async(services.auth_group_ids)(user)
@@ -42,7 +42,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("Could not join channel-layer groups for user %s", user.pk)
             await self.accept()
-            await self.close(code=protocol.CloseCode.SERVER_ERROR)
+            await self.close(code=int(protocol.CloseCode.SERVER_ERROR))
             return
         # Counted after joining: nothing committed from here on can be missed.
         unread = await database_sync_to_async(services.unread_count)(user)

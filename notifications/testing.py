@@ -69,10 +69,13 @@ class RedisServer:
     @classmethod
     def start(cls) -> RedisServer:
         url = os.environ.get("REDIS_URL")
-        if url:
-            return cls(url=url)
-        server = cls(url="", port=free_port(), directory=tempfile.mkdtemp(prefix="notifications-redis-"))
-        server.url = f"redis://127.0.0.1:{server.port}/0"
+        return cls(url=url) if url else cls.private()
+
+    @classmethod
+    def private(cls) -> RedisServer:
+        """A redis-server of our own on a free port, which tests may stop and resume."""
+        port = free_port()
+        server = cls(url=f"redis://127.0.0.1:{port}/0", port=port, directory=tempfile.mkdtemp(prefix="redis-"))
         server.resume()
         return server
 

@@ -1,0 +1,82 @@
+"""The notifications socket through a real Daphne process: handshake, auth, protocol errors."""
+
+from __future__ import annotations
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from notifications import notify
+from notifications.testing import DaphneServer, open_socket, receive_frame
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_anonymous_socket_is_closed_with_4401(daphne: DaphneServer) -> None:
+    with open_socket(daphne) as ws, pytest.raises(ConnectionClosed) as closed:
+        ws.recv(timeout=5)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4401
+
+
+def test_foreign_origin_is_refused_even_with_a_valid_session(daphne: DaphneServer, alice) -> None:
+    with pytest.raises(InvalidStatus) as refused, open_socket(daphne, alice, origin="https://evil.example"):
+        pass
+    assert refused.value.response.status_code == 403
+
+
+@pytest.mark.parametrize("origin", [None, "http://localhost:1234", "same"])
+def test_allowed_origins_and_non_browser_clients_connect(daphne: DaphneServer, alice, origin) -> None:
+    with open_socket(daphne, alice, origin=origin) as ws:
+        assert receive_frame(ws, "hello")["user"]["username"] == "alice"
+
+
+def test_ping_is_answered_with_pong_echoing_ref(daphne: DaphneServer, alice) -> None:
+    with open_socket(daphne, alice) as ws:
+        receive_frame(ws, "hello")
+        ws.send('{"type": "ping", "ref": 17}')
+        assert receive_frame(ws) == {"type": "pong", "ref": 17}
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("{not json", "bad_json"),
+        ("[1, 2, 3]", "bad_frame"),
+        ('"just a string"', "bad_frame"),
+        ('{"no": "type"}', "bad_frame"),
+        ('{"type": 42}', "bad_frame"),
+        ('{"type": "launch_missiles"}', "unknown_type"),
+        ('{"type": "__class__"}', "unknown_type"),
+        ('{"type": "ping", "ref": {"nested": true}}', "bad_field"),
+        (b"\x00\x01binary", "binary_not_supported"),
+        ('{"type": "ping", "pad": "' + "x" * 5000 + '"}', "frame_too_large"),
+    ],
+)
+def test_bad_input_gets_an_error_frame_and_the_socket_keeps_working(daphne: DaphneServer, alice, frame, code) -> None:
+    with open_socket(daphne, alice) as ws:
+        receive_frame(ws, "hello")
+        ws.send(frame)
+        error = receive_frame(ws)
+        assert error["type"] == "error"
+        assert error["code"] == code
+        assert error["message"]
+        # Still open, still delivering.
+        ws.send('{"type": "ping", "ref": "after"}')
+        assert receive_frame(ws) == {"type": "pong", "ref": "after"}
+        sent = notify(alice, title="Still here")
+        assert receive_frame(ws, "notification")["notification"]["id"] == sent.pk
+
+
+def test_error_frame_echoes_ref_of_a_bad_request(daphne: DaphneServer, alice) -> None:
+    with open_socket(daphne, alice) as ws:
+        receive_frame(ws, "hello")
+        ws.send('{"type": "nope", "ref": "r1"}')
+        assert receive_frame(ws, "error")["ref"] == "r1"
+
+
+def test_inactive_user_is_treated_as_signed_out(daphne: DaphneServer, alice) -> None:
+    alice.is_active = False
+    alice.save()
+    with open_socket(daphne, alice) as ws, pytest.raises(ConnectionClosed) as closed:
+        ws.recv(timeout=5)
+    assert closed.value.rcvd.code == 4401

@@ -1,0 +1,26 @@
+"""Every page carries the bell and the client for a signed-in user, and nothing for anonymous."""
+
+from __future__ import annotations
+
+import pytest
+
+from notifications import notify
+
+pytestmark = pytest.mark.django_db
+
+
+def test_signed_in_page_has_the_bell_with_the_count_and_the_client(client, alice) -> None:
+    notify(alice, title="<b>one</b>")
+    client.force_login(alice)
+    page = client.get("/").content.decode()
+    assert "data-notifications-bell" in page
+    assert 'data-notifications-count aria-label="unread notifications">1</span>' in page
+    assert "notifications/notifications.js" in page
+    assert 'id="notifications-config"' in page
+
+
+def test_anonymous_page_has_no_socket(client) -> None:
+    page = client.get("/").content.decode()
+    assert "notifications.js" not in page
+    assert "data-notifications-bell" not in page
+    assert "Log in" in page

@@ -1,0 +1,120 @@
+"""The live push against a real Redis: one message per audience, and Redis outages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from channels.layers import get_channel_layer
+from django.test import override_settings
+
+from notifications import EVERYONE, notify, realtime
+from notifications.models import Notification
+from notifications.testing import RedisServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def subscribe(group: str) -> str:
+    """A channel on the current layer that belongs to ``group``."""
+
+    async def join() -> str:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        return channel
+
+    return asyncio.run(join())
+
+
+def receive(channel: str, timeout: float = 5) -> dict:
+    return asyncio.run(asyncio.wait_for(get_channel_layer().receive(channel), timeout))
+
+
+def test_a_group_send_is_one_message_to_the_group(alice, bob, staff) -> None:
+    channel = subscribe(realtime.auth_group_group(staff.pk))
+    sent = notify(staff, title="Standup")
+    event = receive(channel)
+    assert event["type"] == realtime.FRAME_EVENT
+    assert json.loads(event["frame"])["notification"]["id"] == sent.pk
+
+
+def test_everyone_is_one_message_to_the_everyone_group(alice, carol) -> None:
+    channel = subscribe(realtime.everyone_group())
+    sent = notify(EVERYONE, title="All hands")
+    assert json.loads(receive(channel)["frame"])["notification"]["id"] == sent.pk
+
+
+@pytest.fixture
+def stopped_redis() -> Iterator[RedisServer]:
+    """A private Redis that is not running (started, then stopped for real)."""
+    server = RedisServer.private()
+    server.stop()
+    yield server
+    server.close()
+
+
+def test_notify_succeeds_while_redis_is_down_and_pushes_again_once_it_is_back(
+    alice, stopped_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with override_settings(CHANNEL_LAYERS=stopped_redis.channel_layers()):
+        with caplog.at_level(logging.WARNING, logger="notifications"):
+            sent = notify(alice, title="While Redis is down")
+        assert Notification.objects.filter(pk=sent.pk).exists()
+        assert "Live push to 1 group(s) failed" in caplog.text
+
+        stopped_redis.resume()
+        channel = subscribe(realtime.user_group(alice.pk))
+        again = notify(alice, title="Redis is back")
+        assert json.loads(receive(channel)["frame"])["notification"]["id"] == again.pk
+
+
+@pytest.fixture
+def unresponsive_redis() -> Iterator[str]:
+    """A TCP server that accepts connections and never answers (a hung Redis)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept_forever() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept_forever, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+def test_notify_returns_promptly_when_redis_hangs(alice, unresponsive_redis: str, caplog) -> None:
+    layers = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": unresponsive_redis, "socket_timeout": 30}]},
+        }
+    }
+    with override_settings(CHANNEL_LAYERS=layers, NOTIFICATIONS={"PUSH_TIMEOUT": 0.3}):
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="notifications"):
+            sent = notify(alice, title="Redis hangs")
+        elapsed = time.monotonic() - started
+    assert Notification.objects.filter(pk=sent.pk).exists()
+    assert "failed" in caplog.text
+    # A bound, not a benchmark: without the timeout this call would wait 30 s.
+    assert elapsed < 5

@@ -1,0 +1,86 @@
+"""The NOTIFICATIONS setting, its system checks, and the origin rule."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.checks import run_checks
+from django.test import override_settings
+
+from notifications.conf import app_settings
+from notifications.security import origin_allowed
+
+
+def check_ids() -> set[str]:
+    return {message.id for message in run_checks() if message.id.startswith("notifications.")}
+
+
+def test_defaults_and_overrides_are_read_lazily() -> None:
+    assert app_settings.PUSH_TIMEOUT == 1.0
+    with override_settings(NOTIFICATIONS={"PUSH_TIMEOUT": 0.25}):
+        assert app_settings.PUSH_TIMEOUT == 0.25
+    assert app_settings.PUSH_TIMEOUT == 1.0
+
+
+def test_unknown_setting_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="Unknown NOTIFICATIONS setting"):
+        _ = app_settings.PUSH_TIMOUT
+
+
+def test_the_configured_project_passes_the_checks() -> None:
+    assert check_ids() == set()
+
+
+@pytest.mark.parametrize(
+    ("value", "check_id"),
+    [
+        ({"PUSH_TIMOUT": 1}, "notifications.E002"),
+        ({"PUSH_TIMEOUT": 0}, "notifications.E003"),
+        ({"PUSH_TIMEOUT": "1"}, "notifications.E003"),
+        ({"ALLOWED_ORIGINS": "https://example.com"}, "notifications.E004"),
+        (["not", "a", "dict"], "notifications.E001"),
+    ],
+)
+def test_misconfiguration_is_a_system_check_error(value, check_id) -> None:
+    with override_settings(NOTIFICATIONS=value):
+        assert check_id in check_ids()
+
+
+def test_in_memory_layer_is_warned_about() -> None:
+    with override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}):
+        assert "notifications.W001" in check_ids()
+
+
+def scope(origin: str | None, host: str = "example.com") -> dict:
+    headers = [(b"host", host.encode())]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    return {"type": "websocket", "headers": headers}
+
+
+@override_settings(ALLOWED_HOSTS=["example.com", ".example.org"])
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("https://example.com", True),
+        ("https://app.example.org", True),
+        ("https://evil.com", False),
+        ("https://example.com.evil.com", False),
+        ("null", False),
+        ("file://", False),
+        (None, True),
+    ],
+)
+def test_origin_must_match_allowed_hosts(origin, allowed) -> None:
+    assert origin_allowed(scope(origin)) is allowed
+
+
+@override_settings(ALLOWED_HOSTS=["*"])
+def test_wildcard_allowed_hosts_does_not_allow_every_origin() -> None:
+    assert origin_allowed(scope("https://evil.com")) is False
+    assert origin_allowed(scope("https://example.com", host="example.com")) is True
+
+
+@override_settings(NOTIFICATIONS={"ALLOWED_ORIGINS": ["https://app.example.com"]})
+def test_explicit_allowed_origins_replace_the_host_rule() -> None:
+    assert origin_allowed(scope("https://app.example.com/")) is True
+    assert origin_allowed(scope("https://example.com")) is False
