@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.contrib.contenttypes.models import ContentType
@@ -75,8 +75,12 @@ def notify(
 
 
 async def anotify(recipient: Recipient, **kwargs: Any) -> Notification:
-    """``notify()`` for async code (consumers, async views); same arguments."""
-    return await sync_to_async(notify)(recipient, **kwargs)
+    """``notify()`` for async code (consumers, async views); same arguments.
+
+    Runs in Django's thread for sync code and closes that thread's stale
+    database connection afterwards, as Channels does for consumers.
+    """
+    return await database_sync_to_async(notify)(recipient, **kwargs)
 
 
 def unread_count(user: AbstractBaseUser) -> int:
