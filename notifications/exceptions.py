@@ -13,3 +13,7 @@ class InvalidRecipient(NotificationError, TypeError):
 
 class InvalidNotification(NotificationError, ValueError):
     """Raised by notify() when a field (title, level, url, data...) is not acceptable."""
+
+
+class InvalidQuery(NotificationError, ValueError):
+    """Raised when inbox parameters or ids from a client are malformed (HTTP 400, an error frame)."""

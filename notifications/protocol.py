@@ -76,6 +76,11 @@ def notification_frame(payload: NotificationPayload) -> str:
     return encode({"type": "notification", "notification": dict(payload)})
 
 
+def read_state_frame(*, change: str, ids: list[int], up_to: int | None, unread_count: int) -> str:
+    """Read state changed in one of the user's pages: every other page follows."""
+    return encode({"type": "read_state", "change": change, "ids": ids, "up_to": up_to, "unread_count": unread_count})
+
+
 def pong_frame(ref: Any) -> str:
     return encode({"type": "pong", "ref": ref})
 

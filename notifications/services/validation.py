@@ -1,0 +1,75 @@
+"""Validation of notification content, before anything is stored."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from notifications.conf import app_settings
+from notifications.exceptions import InvalidNotification
+from notifications.models import Level, Notification
+
+
+def clean_content(
+    *, title: str, body: str, level: str, url: str, kind: str, data: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Validate content before anything is stored; raise InvalidNotification naming the field."""
+    if not isinstance(title, str) or not title.strip():
+        raise InvalidNotification("title: a non-empty string is required.")
+    title = title.strip()
+    max_title = Notification._meta.get_field("title").max_length
+    if len(title) > max_title:
+        raise InvalidNotification(f"title: at most {max_title} characters (got {len(title)}).")
+    if not isinstance(body, str):
+        raise InvalidNotification("body: must be a string.")
+    if level not in Level.values:
+        raise InvalidNotification(f"level: must be one of {', '.join(Level.values)} (got {level!r}).")
+    if not isinstance(kind, str) or (kind and not _is_slug(kind)) or len(kind) > 64:
+        raise InvalidNotification("kind: letters, digits, '-' and '_' only, at most 64 characters.")
+    return {
+        "title": title,
+        "body": body,
+        "level": level,
+        "url": _clean_url(url),
+        "kind": kind,
+        "data": _clean_data(data),
+    }
+
+
+def _is_slug(value: str) -> bool:
+    return all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in value)
+
+
+def _clean_url(url: str) -> str:
+    if not isinstance(url, str):
+        raise InvalidNotification("url: must be a string.")
+    url = url.strip()
+    max_url = Notification._meta.get_field("url").max_length
+    if len(url) > max_url:
+        raise InvalidNotification(f"url: at most {max_url} characters.")
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise InvalidNotification("url: must not contain spaces or control characters.")
+    parts = urlsplit(url)
+    if parts.scheme and parts.scheme.lower() not in app_settings.URL_SCHEMES:
+        raise InvalidNotification(
+            f"url: scheme {parts.scheme!r} is not allowed "
+            f"(use a relative URL or {', '.join(app_settings.URL_SCHEMES)})."
+        )
+    if url.startswith("//") and not parts.scheme:
+        raise InvalidNotification("url: protocol-relative URLs ('//host/...') are not allowed.")
+    return url
+
+
+def _clean_data(data: dict[str, Any] | None) -> dict[str, Any]:
+    """Make ``data`` plain JSON (dates to ISO strings, keys to strings) so it is wire-safe."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidNotification("data: must be a dict.")
+    try:
+        return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    except (TypeError, ValueError) as exc:
+        raise InvalidNotification(f"data: not JSON-serializable ({exc}).") from None
