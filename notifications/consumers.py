@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from notifications import protocol, realtime, services
+from notifications.exceptions import InvalidQuery
 from notifications.security import origin_allowed
 
 logger = logging.getLogger(__name__)
@@ -71,10 +72,39 @@ class NotificationConsumer(AsyncWebsocketConsumer):
                 raise protocol.ProtocolError(
                     "unknown_type", f"Unknown frame type {message.type[:40]!r}.", ref=message.ref
                 )
-            await handler(message)
+            try:
+                await handler(message)
+            except InvalidQuery as error:
+                raise protocol.ProtocolError("bad_field", str(error), ref=message.ref) from None
         except protocol.ProtocolError as error:
             await self.send(text_data=error.frame())
 
     async def handle_ping(self, message: protocol.ClientMessage) -> None:
         """Application-level heartbeat: proves the whole path, not just TCP, is alive."""
         await self.send(text_data=protocol.pong_frame(message.ref))
+
+    async def handle_mark_read(self, message: protocol.ClientMessage) -> None:
+        await self._change_read_state(message, read=True)
+
+    async def handle_mark_unread(self, message: protocol.ClientMessage) -> None:
+        await self._change_read_state(message, read=False)
+
+    async def handle_mark_all_read(self, message: protocol.ClientMessage) -> None:
+        """Mark read everything up to ``up_to`` (the newest id the page has shown), or everything."""
+        up_to = message.fields.get("up_to")
+        up_to = services.parse_ids([up_to])[0] if up_to is not None else None
+        change = await database_sync_to_async(services.mark_all_read)(self.user, up_to=up_to)
+        await self.send(
+            text_data=protocol.ack_frame(message.ref, changed=len(change.changed), unread_count=change.unread_count)
+        )
+
+    async def _change_read_state(self, message: protocol.ClientMessage, *, read: bool) -> None:
+        ids = services.parse_ids(protocol.ids_field(message))
+        change = await database_sync_to_async(services.mark_read)(self.user, ids, read=read)
+        if change.missing:
+            # The others were applied; ids of other users are reported exactly like unknown ones.
+            missing = ", ".join(map(str, change.missing[:20]))
+            raise protocol.ProtocolError("not_found", f"Not in your inbox: {missing}.", ref=message.ref)
+        await self.send(
+            text_data=protocol.ack_frame(message.ref, changed=len(change.changed), unread_count=change.unread_count)
+        )

@@ -81,6 +81,11 @@ def read_state_frame(*, change: str, ids: list[int], up_to: int | None, unread_c
     return encode({"type": "read_state", "change": change, "ids": ids, "up_to": up_to, "unread_count": unread_count})
 
 
+def ack_frame(ref: Any, **fields: Any) -> str:
+    """The answer to a client request that changed (or tried to change) something."""
+    return encode({"type": "ack", "ref": ref, **fields})
+
+
 def pong_frame(ref: Any) -> str:
     return encode({"type": "pong", "ref": ref})
 
@@ -112,6 +117,18 @@ class ClientMessage:
     type: str
     ref: Any
     fields: dict[str, Any]
+
+
+def ids_field(message: ClientMessage) -> list[Any]:
+    """The ids a request names, from ``"ids": [...]`` or ``"id": n`` (validated by services)."""
+    if "ids" in message.fields:
+        ids = message.fields["ids"]
+        if not isinstance(ids, list) or not ids:
+            raise ProtocolError("bad_field", "'ids' must be a non-empty list of notification ids.", ref=message.ref)
+        return ids
+    if "id" in message.fields:
+        return [message.fields["id"]]
+    raise ProtocolError("bad_field", f"'{message.type}' needs 'id' or 'ids'.", ref=message.ref)
 
 
 def _valid_ref(value: Any) -> bool:

@@ -75,9 +75,14 @@ def parse_inbox_query(params: Mapping[str, str]) -> InboxQuery:
 
 
 def parse_ids(values: Iterable[Any]) -> list[int]:
-    """Validate notification ids from outside (JSON or URL); raise InvalidQuery on the first bad one."""
+    """Validate notification ids from outside (JSON numbers, or digit strings from forms and URLs).
+
+    Raises InvalidQuery on the first value that is not a positive id the database could hold.
+    """
     ids = []
     for value in values:
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
             raise InvalidQuery(f"ids: {str(value)[:30]!r} is not a notification id (a positive integer).")
         ids.append(value)

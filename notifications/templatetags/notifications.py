@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.dateparse import parse_datetime
 
 from notifications import services
 
@@ -30,3 +31,9 @@ def notifications_scripts(context: template.Context) -> dict[str, Any]:
         "signed_in": bool(user is not None and user.is_authenticated),
         "client_config": {"path": "/ws/notifications/"},
     }
+
+
+@register.filter
+def as_datetime(value: str | None) -> object:
+    """An ISO 8601 string from a notification payload as a datetime, for the ``date`` filter."""
+    return parse_datetime(value) if value else None

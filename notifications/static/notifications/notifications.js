@@ -76,6 +76,8 @@ export class NotificationClient extends EventTarget {
       this.lastId = Math.max(this.lastId, item.id);
       if (!item.read) this.setCount((this.unreadCount || 0) + 1);
       this.emit("notification", { notification: item });
+    } else if (frame.type === "read_state" || frame.type === "ack") {
+      this.setCount(frame.unread_count);
     } else if (frame.type === "pong") {
       clearTimeout(this.timers.pongDeadline);
     }
@@ -127,10 +129,11 @@ export class NotificationClient extends EventTarget {
 function bindBell(client) {
   const bell = document.querySelector("[data-notifications-bell]");
   if (!bell) return;
-  const count = bell.querySelector("[data-notifications-count]");
   const status = bell.querySelector("[data-notifications-status]");
   client.addEventListener("notifications:count", (event) => {
-    count.textContent = String(event.detail.unreadCount);
+    for (const count of document.querySelectorAll("[data-notifications-count]")) {
+      count.textContent = String(event.detail.unreadCount);
+    }
   });
   client.addEventListener("notifications:state", (event) => {
     const { state, code, final } = event.detail;

@@ -1,0 +1,65 @@
+// Live updates for the server-rendered inbox page: new arrivals appear at the
+// top of the first page, and read/unread/delete done in any tab shows here.
+// Listens to the events notifications.js emits on `document`.
+
+const inbox = document.querySelector("[data-notifications-inbox]");
+
+function matchesFilters(item) {
+  const params = new URLSearchParams(window.location.search);
+  if (params.get("level") && params.get("level") !== item.level) return false;
+  if (params.get("kind") && params.get("kind") !== item.kind) return false;
+  return true;
+}
+
+function render(item) {
+  const template = inbox.querySelector("[data-notifications-item-template]");
+  const row = template.content.firstElementChild.cloneNode(true);
+  row.dataset.id = String(item.id);
+  row.classList.remove("level-info");
+  row.classList.add(`level-${item.level}`, "is-unread");
+  const title = row.querySelector('[data-field="title"]');
+  if (item.url) {
+    const link = document.createElement("a");
+    link.href = item.url;
+    link.textContent = item.title;
+    title.replaceChildren(link);
+  } else {
+    title.textContent = item.title;
+  }
+  row.querySelector('[data-field="body"]').textContent = item.body;
+  const time = row.querySelector('[data-field="created_at"]');
+  time.dateTime = item.created_at;
+  time.textContent = new Date(item.created_at).toLocaleString();
+  for (const input of row.querySelectorAll('input[name="id"]')) input.value = String(item.id);
+  for (const input of row.querySelectorAll('input[name="next"]')) input.value = window.location.pathname + window.location.search;
+  return row;
+}
+
+function rows() {
+  return inbox.querySelectorAll("[data-notifications-list] > [data-id]");
+}
+
+if (inbox) {
+  document.addEventListener("notifications:notification", (event) => {
+    const item = event.detail.notification;
+    if (inbox.dataset.firstPage !== "1" || !matchesFilters(item)) return;
+    if (inbox.querySelector(`[data-notifications-list] > [data-id="${item.id}"]`)) return;
+    inbox.querySelector("[data-notifications-empty]")?.remove();
+    inbox.querySelector("[data-notifications-list]").prepend(render(item));
+    const upTo = inbox.querySelector("[data-notifications-up-to]");
+    if (upTo && Number(upTo.value) < item.id) upTo.value = String(item.id);
+  });
+
+  document.addEventListener("notifications:message", (event) => {
+    const frame = event.detail.frame;
+    if (frame.type !== "read_state") return;
+    const ids = new Set(frame.ids);
+    for (const row of rows()) {
+      const id = Number(row.dataset.id);
+      if (frame.change === "deleted" && ids.has(id)) row.remove();
+      else if (frame.change === "read" && ids.has(id)) row.classList.remove("is-unread");
+      else if (frame.change === "unread" && ids.has(id)) row.classList.add("is-unread");
+      else if (frame.change === "all_read" && id <= frame.up_to) row.classList.remove("is-unread");
+    }
+  });
+}

@@ -1,0 +1,20 @@
+"""HTTP routes of the notifications app: the JSON API and the inbox page."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from notifications import api, views
+
+app_name = "notifications"
+
+urlpatterns = [
+    path("api/notifications/", api.notification_list, name="api-list"),
+    path("api/notifications/unread-count/", api.unread_count, name="api-unread-count"),
+    path("api/notifications/read-all/", api.mark_all_read, name="api-read-all"),
+    path("api/notifications/<int:notification_id>/", api.delete, name="api-delete"),
+    path("api/notifications/<int:notification_id>/read/", api.mark_read, name="api-read"),
+    path("api/notifications/<int:notification_id>/unread/", api.mark_unread, name="api-unread"),
+    path("notifications/", views.inbox, name="inbox"),
+    path("notifications/action/", views.inbox_action, name="inbox-action"),
+]
