@@ -14,6 +14,12 @@ class InvalidRecipient(NotificationError, TypeError):
 class InvalidNotification(NotificationError, ValueError):
     """Raised by notify() when a field (title, level, url, data...) is not acceptable."""
 
+    @property
+    def field(self) -> str | None:
+        """The field the message starts with ("url: ..." -> "url"), for forms to attach it to."""
+        head, colon, _rest = str(self).partition(":")
+        return head if colon and head.isidentifier() else None
+
 
 class InvalidQuery(NotificationError, ValueError):
     """Raised when inbox parameters or ids from a client are malformed (HTTP 400, an error frame)."""

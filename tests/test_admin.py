@@ -1,0 +1,141 @@
+"""The admin composer, lists and bulk actions, and who may use them."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from notifications import EVERYONE, notify, services
+from notifications.models import Audience, Delivery, Notification
+from notifications.testing import DaphneServer, open_socket, receive_frame
+
+pytestmark = pytest.mark.django_db
+
+COMPOSE = "/admin/notifications/notification/add/"
+
+
+@pytest.fixture
+def admin_user(transactional_db) -> User:
+    return User.objects.create_superuser("root", password="pw")
+
+
+@pytest.fixture
+def admin_client(client: Client, admin_user: User) -> Client:
+    client.force_login(admin_user)
+    return client
+
+
+def compose(client: Client, **fields) -> object:
+    data = {"audience": "users", "title": "Hello", "body": "", "level": "info", "url": "", "kind": "", **fields}
+    return client.post(COMPOSE, data, follow=True)
+
+
+def test_composer_sends_live_and_reports_the_recipient_count(daphne: DaphneServer, admin_client, alice, bob) -> None:
+    with open_socket(daphne, alice) as ws:
+        receive_frame(ws, "hello")
+        response = compose(admin_client, users=[alice.pk, bob.pk], title="From the admin", level="warning")
+        assert "Sent to 2 recipient(s)." in response.content.decode()
+        frame = receive_frame(ws, "notification")
+    assert frame["notification"]["title"] == "From the admin"
+    sent = Notification.objects.get()
+    assert sent.sender.username == "root"
+    assert sent.level == "warning"
+
+
+def test_composer_sends_to_a_group_or_everyone(admin_client, alice, bob, carol, staff) -> None:
+    compose(admin_client, audience="group", group=staff.pk, title="Staff")
+    compose(admin_client, audience="everyone", title="All")
+    staff_send, everyone_send = Notification.objects.order_by("pk")
+    assert staff_send.audience == Audience.GROUP
+    assert set(staff_send.deliveries.values_list("user__username", flat=True)) == {"alice", "bob"}
+    assert everyone_send.deliveries.count() == 4  # alice, bob, carol and the admin
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"users": []}, "Choose at least one user."),
+        ({"audience": "group"}, "Choose a group."),
+        ({"url": "javascript:alert(1)"}, "scheme"),
+        ({"title": ""}, "This field is required."),
+    ],
+)
+def test_composer_shows_errors_and_sends_nothing(admin_client, alice, fields, error) -> None:
+    response = compose(admin_client, **{"users": [alice.pk], **fields})
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert not Notification.objects.exists()
+
+
+def test_non_staff_get_the_admin_login_and_staff_without_permission_get_403(client, alice) -> None:
+    client.force_login(alice)
+    response = client.get(COMPOSE)
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+    alice.is_staff = True
+    alice.save()
+    assert client.get(COMPOSE).status_code == 403
+    alice.user_permissions.add(Permission.objects.get(codename="add_notification"))
+    assert client.get(COMPOSE).status_code == 200
+
+
+def test_sent_notifications_are_read_only(admin_client, alice) -> None:
+    sent = notify(alice, title="Fixed")
+    url = f"/admin/notifications/notification/{sent.pk}/change/"
+    assert "Fixed" in admin_client.get(url).content.decode()
+    assert admin_client.post(url, {"title": "Edited"}).status_code == 403
+    assert Notification.objects.get().title == "Fixed"
+
+
+def test_changelist_queries_do_not_grow_with_rows(admin_client, alice, bob, staff) -> None:
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get("/admin/notifications/notification/").status_code == 200
+        return len(captured)
+
+    notify(staff, title="one", sender=alice)
+    few = queries()
+    for i in range(10):
+        notify([alice, bob], title=f"n{i}", sender=bob)
+        notify(EVERYONE, title=f"e{i}")
+    assert queries() == few
+
+
+def test_changelist_shows_counts_and_searches_recipients(admin_client, alice, bob, carol) -> None:
+    sent = notify([alice, bob], title="Counted")
+    notify(carol, title="Carol only")
+    services.mark_read(alice, [sent.pk])
+    page = admin_client.get("/admin/notifications/notification/").content.decode()
+    assert "Chosen users" in page
+    assert f"?notification__id__exact={sent.pk}" in page
+    found = admin_client.get("/admin/notifications/notification/?q=carol").content.decode()
+    assert "Carol only" in found
+    assert "Counted" not in found
+
+
+def test_delivery_actions_go_through_services(admin_client, alice, bob) -> None:
+    sent = notify([alice, bob], title="Both")
+    rows = list(Delivery.objects.values_list("pk", flat=True))
+    admin_client.post(
+        "/admin/notifications/delivery/", {"action": "mark_read_action", "_selected_action": rows}, follow=True
+    )
+    assert services.unread_count(alice) == services.unread_count(bob) == 0
+    assert "Both" not in admin_client.get("/admin/notifications/delivery/?read=no").content.decode()
+    assert "Both" in admin_client.get("/admin/notifications/delivery/?read=yes").content.decode()
+    admin_client.post("/admin/notifications/delivery/", {"action": "send_again_action", "_selected_action": rows[:1]})
+    resent = Notification.objects.exclude(pk=sent.pk).get()
+    assert resent.deliveries.count() == 1
+    assert resent.title == "Both"
+
+
+def test_user_list_action_opens_the_composer_prefilled(admin_client, alice, bob) -> None:
+    response = admin_client.post(
+        "/admin/auth/user/", {"action": "send_notification_to_users", "_selected_action": [alice.pk, bob.pk]}
+    )
+    assert response.status_code == 302
+    page = admin_client.get(response["Location"]).content.decode()
+    assert f'<option value="{alice.pk}" selected>alice</option>' in page
+    assert f'<option value="{bob.pk}" selected>bob</option>' in page
