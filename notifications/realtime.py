@@ -85,6 +85,26 @@ def publish(groups: Sequence[str], frame: str) -> bool:
         return False
 
 
+def layer_problem() -> str | None:
+    """None when the channel layer answers within PUSH_TIMEOUT, else a short description."""
+    timeout = float(app_settings.PUSH_TIMEOUT)
+
+    async def probe() -> None:
+        channel_layer = layer()
+        if channel_layer is None:
+            raise RuntimeError("no channel layer is configured")
+        # A send to a group no one joins: a real round trip, no message left behind.
+        event = {"type": "notifications.healthz"}
+        await asyncio.wait_for(channel_layer.group_send(f"{app_settings.GROUP_PREFIX}.healthz", event), timeout)
+
+    try:
+        _publisher.submit(probe()).result(timeout + 0.5)
+    except Exception as exc:  # noqa: BLE001 - every failure is reported the same way
+        logger.warning("Channel layer health check failed: %s: %s", type(exc).__name__, exc)
+        return type(exc).__name__
+    return None
+
+
 def _warn_failed(groups: Sequence[str], exc: BaseException) -> None:
     logger.warning(
         "Live push to %d group(s) failed (%s: %s); the notification is stored and "

@@ -17,4 +17,5 @@ urlpatterns = [
     path("api/notifications/<int:notification_id>/unread/", api.mark_unread, name="api-unread"),
     path("notifications/", views.inbox, name="inbox"),
     path("notifications/action/", views.inbox_action, name="inbox-action"),
+    path("healthz", views.healthz, name="healthz"),
 ]

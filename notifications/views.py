@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from notifications import services
+from notifications import realtime, services
 from notifications.exceptions import InvalidQuery
 from notifications.models import Level
 
@@ -66,3 +67,18 @@ def inbox_action(request: HttpRequest) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=request.is_secure()):
         back = reverse("notifications:inbox")
     return HttpResponseRedirect(back)
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """For load balancers: 200 when the database and the channel layer answer, else 503 naming the part."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        database = "ok"
+    except DatabaseError as exc:
+        database = f"error: {type(exc).__name__}"
+    layer_problem = realtime.layer_problem()
+    channel_layer = "ok" if layer_problem is None else f"error: {layer_problem}"
+    healthy = database == "ok" and channel_layer == "ok"
+    return JsonResponse({"database": database, "channel_layer": channel_layer}, status=200 if healthy else 503)
