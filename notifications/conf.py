@@ -25,6 +25,11 @@ DEFAULTS: dict[str, Any] = {
     "ALLOWED_ORIGINS": None,
     # URL schemes a notification's url may use; relative URLs are always allowed.
     "URL_SCHEMES": ("http", "https"),
+    # Most notifications one sync answer carries ("more" asks for the next page).
+    "SYNC_PAGE_SIZE": 100,
+    # Seconds before the cursor's notification that a sync looks back, for rows
+    # whose transaction committed after a higher id did (longest send transaction).
+    "SYNC_LOOKBACK_SECONDS": 300,
 }
 
 

@@ -4,25 +4,50 @@ Lifecycle: check the Origin (refused handshakes get HTTP 403), close anonymous
 sockets with 4401, join the user's groups, greet with the unread count, then
 forward notifications and answer client frames. Bad client input gets an
 ``error`` frame and the connection stays open.
+
+The channel layer is at-most-once: it drops messages over capacity and fails
+while Redis is down. So the socket outlives a layer outage (it retries the
+layer, re-joins its groups and asks the page to ``sync``), re-joins its groups
+on every heartbeat (a Redis restart forgets them), and answers each heartbeat
+with the inbox's newest cursor and count so the page notices anything dropped.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 
 from notifications import protocol, realtime, services
+from notifications.conf import app_settings
 from notifications.exceptions import InvalidQuery
 from notifications.security import origin_allowed
 
 logger = logging.getLogger(__name__)
 
+# Seconds between attempts to reach a channel layer that failed (doubling, capped).
+LAYER_RETRY_FIRST, LAYER_RETRY_MAX = 0.5, 5.0
+
 
 class NotificationConsumer(AsyncWebsocketConsumer):
     """Delivers a signed-in user's notifications; see docs/protocol.md."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # As AsyncConsumer.__call__, but the channel-layer side survives a layer
+        # outage instead of ending the socket with 1011 (see _receive_from_layer).
+        self.scope = scope
+        self.channel_layer = get_channel_layer(app_settings.CHANNEL_LAYER)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            await await_many_dispatch([receive, self._receive_from_layer], self.dispatch)
 
     async def connect(self) -> None:
         if not origin_allowed(self.scope):
@@ -36,10 +61,9 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             return
         self.user = user
         group_ids = await database_sync_to_async(services.auth_group_ids)(user)
+        self.groups = realtime.groups_for_user(user.pk, group_ids)
         try:
-            for group in realtime.groups_for_user(user.pk, group_ids):
-                await self.channel_layer.group_add(group, self.channel_name)
-                self.groups.append(group)
+            await self._join_groups()
         except Exception:
             logger.exception("Could not join channel-layer groups for user %s", user.pk)
             await self.accept()
@@ -80,8 +104,35 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=error.frame())
 
     async def handle_ping(self, message: protocol.ClientMessage) -> None:
-        """Application-level heartbeat: proves the whole path, not just TCP, is alive."""
-        await self.send(text_data=protocol.pong_frame(message.ref))
+        """Heartbeat: proves the whole path is alive, refreshes group membership, reports the inbox state."""
+        try:
+            await self._join_groups()
+        except Exception as exc:  # noqa: BLE001 - the layer loop reports and recovers outages
+            logger.debug("Group refresh failed on ping: %s", exc)
+        state = await database_sync_to_async(services.inbox_state)(self.user)
+        cursor = services.make_cursor(state.latest_id)
+        await self.send(
+            text_data=protocol.pong_frame(message.ref, latest_cursor=cursor, unread_count=state.unread_count)
+        )
+
+    async def handle_sync(self, message: protocol.ClientMessage) -> None:
+        """Catch up from the page's cursor; ``continue: true`` asks for the next page of the same sync."""
+        continuation = message.fields.get("continue", False)
+        if not isinstance(continuation, bool):
+            raise protocol.ProtocolError("bad_field", "'continue' must be true or false.", ref=message.ref)
+        result = await database_sync_to_async(services.sync)(
+            self.user, message.fields.get("cursor"), continuation=continuation
+        )
+        await self.send(
+            text_data=protocol.sync_frame(
+                message.ref,
+                notifications=result.notifications,
+                cursor=result.cursor,
+                more=result.more,
+                reset=result.reset,
+                unread_count=result.unread_count,
+            )
+        )
 
     async def handle_mark_read(self, message: protocol.ClientMessage) -> None:
         await self._change_read_state(message, read=True)
@@ -108,3 +159,47 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         await self.send(
             text_data=protocol.ack_frame(message.ref, changed=len(change.changed), unread_count=change.unread_count)
         )
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        # Leaving groups is best effort: with Redis down they expire on their own.
+        try:
+            for group in self.groups:
+                await self.channel_layer.group_discard(group, self.channel_name)
+        except Exception as exc:  # noqa: BLE001
+            logger.info("Could not leave groups on disconnect (%s); they will expire", type(exc).__name__)
+        await self.disconnect(message["code"])
+        raise StopConsumer
+
+    async def _join_groups(self) -> None:
+        for group in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def _receive_from_layer(self) -> dict[str, Any]:
+        """The next channel-layer message; across an outage, retry, re-join, and ask the page to sync."""
+        delay = LAYER_RETRY_FIRST
+        lost = False
+        while True:
+            try:
+                message = await self.channel_layer.receive(self.channel_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any layer failure is an outage to ride out
+                if not lost:
+                    logger.warning("Channel layer lost (%s: %s); retrying", type(exc).__name__, exc)
+                lost = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, LAYER_RETRY_MAX)
+                if self.groups:
+                    try:
+                        await self._join_groups()
+                    except Exception:  # noqa: BLE001 - still down: keep waiting
+                        continue
+                    logger.info("Channel layer back; re-joined %d group(s)", len(self.groups))
+                    lost = False
+                    delay = LAYER_RETRY_FIRST
+                    return {"type": "notifications.resync", "reason": "channel_layer_recovered"}
+                continue
+            return message
+
+    async def notifications_resync(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=protocol.resync_frame(event["reason"]))

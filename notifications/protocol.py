@@ -86,8 +86,36 @@ def ack_frame(ref: Any, **fields: Any) -> str:
     return encode({"type": "ack", "ref": ref, **fields})
 
 
-def pong_frame(ref: Any) -> str:
-    return encode({"type": "pong", "ref": ref})
+def pong_frame(ref: Any, *, latest_cursor: str | None, unread_count: int) -> str:
+    """Heartbeat answer with the inbox's newest cursor and count, so a page can tell it missed something."""
+    return encode({"type": "pong", "ref": ref, "latest_cursor": latest_cursor, "unread_count": unread_count})
+
+
+def sync_frame(
+    ref: Any,
+    *,
+    notifications: list[NotificationPayload],
+    cursor: str | None,
+    more: bool,
+    reset: bool,
+    unread_count: int,
+) -> str:
+    return encode(
+        {
+            "type": "sync",
+            "ref": ref,
+            "notifications": [dict(n) for n in notifications],
+            "cursor": cursor,
+            "more": more,
+            "reset": reset,
+            "unread_count": unread_count,
+        }
+    )
+
+
+def resync_frame(reason: str) -> str:
+    """Live events may have been lost (e.g. the channel layer was down): the page should sync."""
+    return encode({"type": "resync", "reason": reason})
 
 
 def error_frame(code: str, message: str, *, ref: Any = None) -> str:

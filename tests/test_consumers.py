@@ -34,7 +34,16 @@ def test_ping_is_answered_with_pong_echoing_ref(daphne: DaphneServer, alice) -> 
     with open_socket(daphne, alice) as ws:
         receive_frame(ws, "hello")
         ws.send('{"type": "ping", "ref": 17}')
-        assert receive_frame(ws) == {"type": "pong", "ref": 17}
+        assert receive_frame(ws) == {"type": "pong", "ref": 17, "latest_cursor": None, "unread_count": 0}
+        sent = notify(alice, title="x")
+        receive_frame(ws, "notification")
+        ws.send('{"type": "ping", "ref": "b"}')
+        assert receive_frame(ws, "pong") == {
+            "type": "pong",
+            "ref": "b",
+            "latest_cursor": f"1.{sent.pk}",
+            "unread_count": 1,
+        }
 
 
 @pytest.mark.parametrize(
@@ -62,7 +71,7 @@ def test_bad_input_gets_an_error_frame_and_the_socket_keeps_working(daphne: Daph
         assert error["message"]
         # Still open, still delivering.
         ws.send('{"type": "ping", "ref": "after"}')
-        assert receive_frame(ws) == {"type": "pong", "ref": "after"}
+        assert receive_frame(ws)["ref"] == "after"
         sent = notify(alice, title="Still here")
         assert receive_frame(ws, "notification")["notification"]["id"] == sent.pk
 

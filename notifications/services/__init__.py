@@ -9,7 +9,6 @@ from notifications.services.inbox import (
     auth_group_ids,
     delete,
     inbox,
-    latest_id,
     mark_all_read,
     mark_read,
     parse_ids,
@@ -18,21 +17,27 @@ from notifications.services.inbox import (
 )
 from notifications.services.payload import serialize
 from notifications.services.sending import anotify, notify
+from notifications.services.sync import InboxState, SyncResult, inbox_state, make_cursor, parse_cursor, sync
 
 __all__ = [
     "Change",
     "InboxPage",
     "InboxQuery",
+    "InboxState",
+    "SyncResult",
     "anotify",
     "auth_group_ids",
     "delete",
     "inbox",
-    "latest_id",
+    "inbox_state",
+    "make_cursor",
     "mark_all_read",
     "mark_read",
     "notify",
+    "parse_cursor",
     "parse_ids",
     "parse_inbox_query",
     "serialize",
+    "sync",
     "unread_count",
 ]

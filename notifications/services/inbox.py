@@ -14,7 +14,6 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from notifications import protocol, realtime
@@ -108,7 +107,7 @@ def inbox(user: AbstractBaseUser, query: InboxQuery | None = None) -> InboxPage:
     notifications arrive: they sort above the pages already read.
     """
     query = query or InboxQuery()
-    deliveries = _entries(Delivery.objects.for_user(user))
+    deliveries = entries(Delivery.objects.for_user(user))
     if query.unread_only:
         deliveries = deliveries.unread()
     if query.level:
@@ -160,12 +159,7 @@ def delete(user: AbstractBaseUser, ids: Iterable[int]) -> Change:
         return _changed(user, "deleted", changed, missing=[i for i in wanted if i not in changed])
 
 
-def latest_id(user: AbstractBaseUser) -> int | None:
-    """The newest notification id in the user's inbox."""
-    return Delivery.objects.for_user(user).aggregate(latest=Max("notification_id"))["latest"]
-
-
-def _entries(deliveries: DeliveryQuerySet) -> DeliveryQuerySet:
+def entries(deliveries: DeliveryQuerySet) -> DeliveryQuerySet:
     """Deliveries with everything serialize() reads, in a constant number of queries."""
     return deliveries.select_related("notification__actor", "notification__target_type").prefetch_related(
         "notification__target"
