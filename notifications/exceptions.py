@@ -23,3 +23,7 @@ class InvalidNotification(NotificationError, ValueError):
 
 class InvalidQuery(NotificationError, ValueError):
     """Raised when inbox parameters or ids from a client are malformed (HTTP 400, an error frame)."""
+
+
+class NotificationNotStored(NotificationError):
+    """Raised by notify() when the database refused the write; nothing was stored or pushed."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -102,15 +103,19 @@ class RedisServer:
         if self.directory:
             shutil.rmtree(self.directory, ignore_errors=True)
 
-    def channel_layers(self) -> dict[str, Any]:
+    def channel_layers(self, *, capacity: int = 100) -> dict[str, Any]:
         """A CHANNEL_LAYERS setting pointing at this server with this run's own key prefix."""
         host = {"address": self.url, "socket_timeout": 15, "socket_connect_timeout": 2, "max_connections": 1000}
         return {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [host], "prefix": self.prefix},
+                "CONFIG": {"hosts": [host], "prefix": self.prefix, "capacity": capacity},
             }
         }
+
+    def env(self, *, capacity: int = 100) -> dict[str, str]:
+        """Environment variables that point a project process (Daphne, manage.py) at this server."""
+        return {"REDIS_URL": self.url, "REDIS_PREFIX": self.prefix, "REDIS_CAPACITY": str(capacity)}
 
 
 def database_url(settings_dict: Mapping[str, Any]) -> str:
@@ -169,6 +174,15 @@ class DaphneServer:
                 self.process.terminate()
             self.process.wait(15)
             self.process = None
+
+    def freeze(self) -> None:
+        """Stall the process (SIGSTOP), as a long GC pause or an overloaded host would."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log and self.log.exists() else ""

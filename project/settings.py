@@ -148,6 +148,9 @@ if REDIS_URL:
                     }
                 ],
                 "prefix": os.environ.get("REDIS_PREFIX", "asgi"),
+                # Messages a channel holds before channels-redis drops new ones (silently;
+                # pages recover dropped notifications through sync).
+                "capacity": int(os.environ.get("REDIS_CAPACITY", "100")),
                 # Long-lived sockets must not silently fall out of their groups.
                 "group_expiry": 7 * 86400,
             },

@@ -30,18 +30,21 @@ def _redis_channel_layer(redis_server: RedisServer) -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="session")
-def daphne(django_db_setup: None, django_db_blocker: object, redis_server: RedisServer) -> Iterator[DaphneServer]:
-    """Daphne serving the project on a free port, on the test database and the test Redis."""
-    server = DaphneServer.start(
+def start_daphne(redis: RedisServer, *, capacity: int = 100) -> DaphneServer:
+    """Daphne serving the project on a free port, on the test database and the given Redis."""
+    return DaphneServer.start(
         env={
             "DATABASE_URL": database_url(connection.settings_dict),
-            "REDIS_URL": redis_server.url,
-            "REDIS_PREFIX": redis_server.prefix,
+            **redis.env(capacity=capacity),
             "DEBUG": "0",
             "SECRET_KEY": settings.SECRET_KEY,
         }
     )
+
+
+@pytest.fixture(scope="session")
+def daphne(django_db_setup: None, redis_server: RedisServer) -> Iterator[DaphneServer]:
+    server = start_daphne(redis_server)
     yield server
     server.stop()
 

@@ -15,11 +15,11 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.contrib.contenttypes.models import ContentType
-from django.db import models, transaction
+from django.db import DatabaseError, models, transaction
 
 from notifications import protocol, realtime
 from notifications.audience import EVERYONE, _Everyone
-from notifications.exceptions import InvalidRecipient
+from notifications.exceptions import InvalidRecipient, NotificationNotStored
 from notifications.models import Audience, Delivery, Level, Notification
 from notifications.services.payload import serialize
 from notifications.services.validation import clean_content
@@ -49,11 +49,30 @@ def notify(
     ``Group`` (its active members) or ``EVERYONE`` (every active user).
     Returns the stored Notification; ``notification.recipient_count`` says how
     many people received it. Raises InvalidRecipient or InvalidNotification
-    before anything is stored. Works inside and outside transactions; the push
-    never raises, and a failed push is logged (clients catch up through sync).
+    before anything is stored, and NotificationNotStored when the database
+    refuses the write (locked, unavailable): then nothing is stored or pushed.
+    Works inside and outside transactions; the push never raises, and a
+    failed push is logged (clients catch up through sync).
     """
     audience, group, user_ids = _resolve_recipient(recipient)
     fields = clean_content(title=title, body=body, level=level, url=url, kind=kind, data=data)
+    try:
+        return _store_and_schedule_push(audience, group, user_ids, fields, sender=sender, actor=actor, target=target)
+    except DatabaseError as exc:
+        raise NotificationNotStored(f"The notification was not stored ({type(exc).__name__}: {exc}).") from exc
+
+
+def _store_and_schedule_push(
+    audience: str,
+    group: Group | None,
+    user_ids: models.QuerySet[Any] | list[int],
+    fields: dict[str, Any],
+    *,
+    sender: AbstractBaseUser | None,
+    actor: AbstractBaseUser | None,
+    target: models.Model | None,
+) -> Notification:
+    """One transaction: the content, a row per recipient, and the push scheduled for after commit."""
     with transaction.atomic():
         notification = Notification.objects.create(
             **fields,

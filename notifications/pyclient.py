@@ -1,0 +1,157 @@
+"""A Python client of the notifications protocol, run in a background thread.
+
+It behaves like the browser client: reconnects with capped, jittered backoff
+(never after a 44xx auth close), syncs from its cursor on every (re)connect,
+follows ``more`` pages, heartbeats and syncs again when a ``pong`` shows it is
+behind or the server asks with ``resync``, and shows each notification once.
+The fault tests and the chaos run (``bench/chaos.py``) use it to count what a
+page would show; scripts and services can use it to follow an inbox.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+
+class LiveInbox:
+    """Follow one user's inbox over the socket; ``shown`` holds each notification id once."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        origin: str | None = None,
+        ping_interval: float = 1.0,
+        max_backoff: float = 2.0,
+    ) -> None:
+        self.url = url
+        self.headers = dict(headers or {})
+        self.origin = origin
+        self.ping_interval = ping_interval
+        self.max_backoff = max_backoff
+        self.shown: dict[int, dict[str, Any]] = {}
+        self.frames_per_id: Counter[int] = Counter()  # raw arrivals, live and sync, before de-duplication
+        self.via_sync: set[int] = set()  # ids first shown by a sync answer rather than live
+        self.unread_count: int | None = None
+        self.close_codes: list[int] = []
+        self.connections = 0
+        self._max_id = 0
+        self._cursor: str | None = None
+        self._ws: ClientConnection | None = None
+        self._stop = threading.Event()
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="live-inbox", daemon=True)
+
+    # --- control -----------------------------------------------------------------
+
+    def start(self) -> LiveInbox:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._ws is not None:
+            self._ws.close()
+        self._thread.join(10)
+
+    def wait_for(self, ids: Iterable[int], timeout: float) -> bool:
+        """Wait until every id is shown; False on timeout."""
+        wanted = set(ids)
+        with self._changed:
+            return self._changed.wait_for(lambda: wanted <= self.shown.keys(), timeout)
+
+    def wait_connected(self, count: int = 1, timeout: float = 10) -> bool:
+        """Wait until the client has been greeted ``count`` times (1 = first connection)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.connections >= count, timeout)
+
+    @property
+    def duplicated_frames(self) -> int:
+        return sum(n - 1 for n in self.frames_per_id.values() if n > 1)
+
+    # --- the loop ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                with connect(self.url, additional_headers=self.headers, origin=self.origin, open_timeout=5) as ws:
+                    self._ws = ws
+                    attempt = 0
+                    self._session(ws)
+            except ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd else 1006
+                self.close_codes.append(code)
+                if 4400 <= code < 4500 and code != 4429:
+                    return  # not signed in or forbidden: reconnecting cannot help
+            except (OSError, InvalidStatus, TimeoutError):
+                pass
+            finally:
+                self._ws = None
+            attempt += 1
+            self._stop.wait(random.uniform(0, min(self.max_backoff, 0.1 * 2**attempt)))
+
+    def _session(self, ws: ClientConnection) -> None:
+        next_ping = time.monotonic() + self.ping_interval
+        while not self._stop.is_set():
+            try:
+                text = ws.recv(timeout=max(0.01, next_ping - time.monotonic()))
+            except TimeoutError:
+                ws.send(json.dumps({"type": "ping", "ref": int(time.time() * 1000)}))
+                next_ping = time.monotonic() + self.ping_interval
+                continue
+            self._handle(ws, json.loads(text))
+
+    def _handle(self, ws: ClientConnection, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "hello":
+            self.unread_count = frame["unread_count"]
+            self._sync(ws)
+            with self._changed:
+                self.connections += 1
+                self._changed.notify_all()
+        elif kind == "notification":
+            self._show([frame["notification"]])
+        elif kind == "sync":
+            self._show(frame["notifications"], via_sync=True)
+            self._cursor = frame["cursor"] or self._cursor
+            self.unread_count = frame["unread_count"]
+            if frame["more"]:
+                ws.send(json.dumps({"type": "sync", "cursor": self._cursor, "continue": True}))
+        elif kind == "pong":
+            latest = int(frame["latest_cursor"].split(".")[1]) if frame["latest_cursor"] else 0
+            if latest > self._max_id or frame["unread_count"] != self.unread_count:
+                self._sync(ws)  # something was dropped on the way
+        elif kind == "resync":
+            self._sync(ws)
+        elif kind in {"read_state", "ack"}:
+            self.unread_count = frame["unread_count"]
+
+    def _sync(self, ws: ClientConnection) -> None:
+        ws.send(json.dumps({"type": "sync", "cursor": self._cursor}))
+
+    def _show(self, notifications: list[dict[str, Any]], *, via_sync: bool = False) -> None:
+        with self._changed:
+            for item in notifications:
+                self.frames_per_id[item["id"]] += 1
+                if item["id"] in self.shown:
+                    continue
+                self.shown[item["id"]] = item
+                if via_sync:
+                    self.via_sync.add(item["id"])
+                if not item["read"] and self.unread_count is not None:
+                    self.unread_count += 1
+                if item["id"] > self._max_id:
+                    self._max_id = item["id"]
+                    self._cursor = f"1.{item['id']}"
+            self._changed.notify_all()

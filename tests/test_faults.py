@@ -1,0 +1,197 @@
+"""Delivery guarantees under faults caused for real: Redis stopped, bursts over capacity,
+Daphne killed, two Daphne processes, the database locked. Each uses its own Redis and Daphne."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import logging
+import re
+import sqlite3
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import override_settings
+
+from notifications import notify
+from notifications.exceptions import NotificationNotStored
+from notifications.models import Notification
+from notifications.pyclient import LiveInbox
+from notifications.testing import DaphneServer, RedisServer, session_cookie
+from tests.conftest import start_daphne
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    redis = RedisServer.private()
+    yield redis
+    redis.close()
+
+
+@pytest.fixture
+def stack(private_redis: RedisServer) -> Iterator[tuple[RedisServer, DaphneServer]]:
+    """A Redis and a Daphne of this test's own; the test process sends through the same Redis."""
+    server = start_daphne(private_redis)
+    with override_settings(CHANNEL_LAYERS=private_redis.channel_layers(), NOTIFICATIONS={"PUSH_TIMEOUT": 0.5}):
+        yield private_redis, server
+    server.stop()
+
+
+def inbox_for(server: DaphneServer, user: User) -> LiveInbox:
+    inbox = LiveInbox(
+        server.ws_url(), headers={"Cookie": session_cookie(user)}, origin=server.origin, ping_interval=0.5
+    ).start()
+    assert inbox.wait_connected(timeout=10), server.output()
+    return inbox
+
+
+def test_redis_stopped_while_sending_then_everything_arrives_on_the_same_socket(stack, alice, caplog) -> None:
+    redis, server = stack
+    inbox = inbox_for(server, alice)
+    try:
+        redis.stop()
+        with caplog.at_level(logging.WARNING, logger="notifications"):
+            during = [notify(alice, title=f"during outage {i}").pk for i in range(5)]
+        assert Notification.objects.filter(pk__in=during).count() == 5
+        assert "Live push to 1 group(s) failed" in caplog.text
+        redis.resume()
+        assert inbox.wait_for(during, timeout=30), server.output()
+        # The consumer re-joined its groups: live delivery works again, on the same socket.
+        after = notify(alice, title="after the outage").pk
+        assert inbox.wait_for([after], timeout=15)
+        assert inbox.connections == 1
+        assert len(inbox.shown) == 6
+    finally:
+        inbox.stop()
+
+
+def test_burst_over_channel_capacity_is_recovered_through_sync(stack, alice) -> None:
+    """The server stalls while 250 notifications arrive: over the layer's capacity of 100, the rest drop."""
+    _redis, server = stack
+    inbox = inbox_for(server, alice)
+    try:
+        server.freeze()
+        try:
+            burst = [notify(alice, title=f"burst {i}").pk for i in range(250)]
+        finally:
+            server.thaw()
+        assert inbox.wait_for(burst, timeout=60), f"{len(inbox.shown)} of 250 shown"
+        assert sorted(inbox.shown) == burst
+        # Live messages were dropped for real (capacity 100), and sync brought them.
+        assert len(inbox.via_sync) >= 150 - 5
+        assert inbox.connections == 1
+        assert inbox.unread_count == 250
+    finally:
+        inbox.stop()
+
+
+def test_daphne_killed_and_restarted_clients_get_what_was_sent_meanwhile_once(stack, alice) -> None:
+    _redis, server = stack
+    inbox = inbox_for(server, alice)
+    try:
+        before = notify(alice, title="before the crash").pk
+        assert inbox.wait_for([before], timeout=10)
+        server.stop(kill=True)
+        meanwhile = [notify(alice, title=f"while down {i}").pk for i in range(3)]
+        server.resume()
+        assert inbox.wait_for(meanwhile, timeout=30), server.output()
+        assert inbox.wait_connected(2)
+        assert sorted(inbox.shown) == [before, *meanwhile]
+    finally:
+        inbox.stop()
+
+
+def test_two_daphne_processes_share_delivery(stack, alice) -> None:
+    redis, server_a = stack
+    server_b = start_daphne(redis)
+    admin = User.objects.create_superuser("root", password="pw")
+    inbox = inbox_for(server_a, alice)
+    try:
+        from_here = notify(alice, title="from the test process").pk
+        command = server_b.manage("notify", "--user", "alice", "--title", "from a command")
+        assert command.returncode == 0, command.stderr
+        admin_post_compose(server_b, admin, alice, title="from the admin on process B")
+        titles = {"from the test process", "from a command", "from the admin on process B"}
+        sent = list(Notification.objects.filter(title__in=titles).values_list("pk", flat=True))
+        assert len(sent) == 3
+        assert from_here in sent
+        assert inbox.wait_for(sent, timeout=15)
+    finally:
+        inbox.stop()
+        server_b.stop()
+
+
+def admin_post_compose(server: DaphneServer, admin: User, recipient: User, *, title: str) -> None:
+    """Send through the admin composer of a running server, as a browser would."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    cookie = session_cookie(admin)
+    url = f"{server.origin}/admin/notifications/notification/add/"
+    page = opener.open(urllib.request.Request(url, headers={"Cookie": cookie})).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    csrf_cookie = next(c.value for c in jar if c.name == "csrftoken")
+    form = {"csrfmiddlewaretoken": token, "audience": "users", "users": recipient.pk, "title": title, "level": "info"}
+    request = urllib.request.Request(
+        url,
+        data=urllib.parse.urlencode(form).encode(),
+        headers={"Cookie": f"{cookie}; csrftoken={csrf_cookie}", "Referer": url, "Origin": server.origin},
+    )
+    # Saving redirects to the sent notification's page.
+    assert f"<title>{title} | View notification" in opener.open(request).read().decode()
+
+
+@contextmanager
+def write_lock_held_elsewhere() -> Iterator[None]:
+    """Another connection holds a write lock on the notifications table; ours gives up quickly."""
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        other = sqlite3.connect(settings_dict["NAME"], isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        connection.close()
+        options = settings_dict["OPTIONS"]
+        saved, options["timeout"] = options["timeout"], 0.2
+        try:
+            yield
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+            connection.close()
+            options["timeout"] = saved
+        return
+    other = psycopg.connect(
+        dbname=settings_dict["NAME"],
+        user=settings_dict["USER"],
+        host=settings_dict["HOST"] or None,
+        port=settings_dict["PORT"] or None,
+        autocommit=False,
+    )
+    other.execute("LOCK TABLE notifications_notification IN ACCESS EXCLUSIVE MODE")
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '200ms'")
+    try:
+        yield
+    finally:
+        other.rollback()
+        other.close()
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = 0")
+
+
+def test_locked_database_gives_a_clear_error_and_pushes_nothing(daphne, alice) -> None:
+    inbox = inbox_for(daphne, alice)
+    try:
+        with write_lock_held_elsewhere(), pytest.raises(NotificationNotStored, match="not stored"):
+            notify(alice, title="while locked")
+        assert not Notification.objects.filter(title="while locked").exists()
+        after = notify(alice, title="after the lock").pk
+        assert inbox.wait_for([after], timeout=10)
+        assert [n["title"] for n in inbox.shown.values()] == ["after the lock"]
+    finally:
+        inbox.stop()
