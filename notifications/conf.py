@@ -27,9 +27,15 @@ DEFAULTS: dict[str, Any] = {
     "URL_SCHEMES": ("http", "https"),
     # Most notifications one sync answer carries ("more" asks for the next page).
     "SYNC_PAGE_SIZE": 100,
+    # Bytes one sync answer aims to stay under (it always carries at least one).
+    "SYNC_PAGE_BYTES": 256 * 1024,
     # Seconds before the cursor's notification that a sync looks back, for rows
     # whose transaction committed after a higher id did (longest send transaction).
     "SYNC_LOOKBACK_SECONDS": 300,
+    # Bytes the server sends a socket without hearing a frame (e.g. a ping) from
+    # it before closing it as too slow (1013). Bounds the memory a client that
+    # stopped reading can hold on the server; the page reconnects and syncs.
+    "SLOW_CLIENT_BYTES": 4 * 1024 * 1024,
 }
 
 

@@ -46,6 +46,9 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         self.channel_layer = get_channel_layer(app_settings.CHANNEL_LAYER)
         self.channel_name = await self.channel_layer.new_channel()
         self.base_send = send
+        self._slow_client_bytes = int(app_settings.SLOW_CLIENT_BYTES)
+        self._unheard_bytes = 0
+        self._closing_slow_client = False
         with contextlib.suppress(StopConsumer):
             await await_many_dispatch([receive, self._receive_from_layer], self.dispatch)
 
@@ -88,7 +91,22 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         """A frame pushed through the channel layer, already encoded once for every socket."""
         await self.send(text_data=event["frame"])
 
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
+        # What a client that stopped reading has not taken waits in the server's
+        # memory. Anything it sends proves it is alive; past the budget without
+        # hearing from it, close the socket: the page reconnects and syncs.
+        if self._closing_slow_client:
+            return
+        self._unheard_bytes += len(text_data or bytes_data or "")
+        if self._unheard_bytes > self._slow_client_bytes:
+            self._closing_slow_client = True
+            logger.info("Closing a socket %d bytes behind (user %s)", self._unheard_bytes, getattr(self, "user", None))
+            await self.close(code=int(protocol.CloseCode.TRY_AGAIN_LATER), reason="too far behind; reconnect and sync")
+            return
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self._unheard_bytes = 0
         try:
             message = protocol.parse_client_frame(text_data, bytes_data)
             handler = getattr(self, f"handle_{message.type}", None) if message.type.isidentifier() else None
@@ -116,13 +134,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         )
 
     async def handle_sync(self, message: protocol.ClientMessage) -> None:
-        """Catch up from the page's cursor; ``continue: true`` asks for the next page of the same sync."""
-        continuation = message.fields.get("continue", False)
-        if not isinstance(continuation, bool):
-            raise protocol.ProtocolError("bad_field", "'continue' must be true or false.", ref=message.ref)
-        result = await database_sync_to_async(services.sync)(
-            self.user, message.fields.get("cursor"), continuation=continuation
-        )
+        """Catch up from the page's cursor (null: the current inbox); "more" pages use the returned cursor."""
+        result = await database_sync_to_async(services.sync)(self.user, message.fields.get("cursor"))
         await self.send(
             text_data=protocol.sync_frame(
                 message.ref,

@@ -24,6 +24,7 @@ class CloseCode(IntEnum):
     GOING_AWAY = 1001  # server restarting: reconnect
     MESSAGE_TOO_BIG = 1009
     SERVER_ERROR = 1011  # reconnect with backoff
+    TRY_AGAIN_LATER = 1013  # the socket fell too far behind: reconnect and sync
     NOT_AUTHENTICATED = 4401  # stop reconnecting, send the person to log in
     FORBIDDEN = 4403  # stop reconnecting
     RATE_LIMITED = 4429  # reconnect later

@@ -33,6 +33,7 @@ class LiveInbox:
         origin: str | None = None,
         ping_interval: float = 1.0,
         max_backoff: float = 2.0,
+        cursor: str | None = None,
     ) -> None:
         self.url = url
         self.headers = dict(headers or {})
@@ -46,7 +47,7 @@ class LiveInbox:
         self.close_codes: list[int] = []
         self.connections = 0
         self._max_id = 0
-        self._cursor: str | None = None
+        self._cursor = cursor  # where a previous page left off; None shows the current inbox
         self._ws: ClientConnection | None = None
         self._stop = threading.Event()
         self._changed = threading.Condition()
@@ -124,10 +125,11 @@ class LiveInbox:
             self._show([frame["notification"]])
         elif kind == "sync":
             self._show(frame["notifications"], via_sync=True)
-            self._cursor = frame["cursor"] or self._cursor
+            if not frame["more"]:
+                self._cursor = frame["cursor"] or self._cursor
             self.unread_count = frame["unread_count"]
             if frame["more"]:
-                ws.send(json.dumps({"type": "sync", "cursor": self._cursor, "continue": True}))
+                ws.send(json.dumps({"type": "sync", "cursor": frame["cursor"]}))
         elif kind == "pong":
             latest = int(frame["latest_cursor"].split(".")[1]) if frame["latest_cursor"] else 0
             if latest > self._max_id or frame["unread_count"] != self.unread_count:

@@ -3,14 +3,17 @@ Daphne killed, two Daphne processes, the database locked. Each uses its own Redi
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import http.cookiejar
 import logging
+import os
 import re
+import socket
 import sqlite3
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -147,7 +150,7 @@ def admin_post_compose(server: DaphneServer, admin: User, recipient: User, *, ti
     assert f"<title>{title} | View notification" in opener.open(request).read().decode()
 
 
-@contextmanager
+@contextlib.contextmanager
 def write_lock_held_elsewhere() -> Iterator[None]:
     """Another connection holds a write lock on the notifications table; ours gives up quickly."""
     settings_dict = connection.settings_dict
@@ -193,5 +196,60 @@ def test_locked_database_gives_a_clear_error_and_pushes_nothing(daphne, alice) -
         after = notify(alice, title="after the lock").pk
         assert inbox.wait_for([after], timeout=10)
         assert [n["title"] for n in inbox.shown.values()] == ["after the lock"]
+    finally:
+        inbox.stop()
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+
+
+def open_raw_socket_that_never_reads(server: DaphneServer, user: User) -> socket.socket:
+    """A WebSocket handshake on a socket with a tiny receive buffer, then no reading at all."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /ws/notifications/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: {server.origin}\r\nCookie: {session_cookie(user)}\r\n\r\n"
+        ).encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return sock
+
+
+def test_a_client_that_stops_reading_is_cut_off_and_loses_nothing(stack, alice) -> None:
+    _redis, server = stack
+    before = notify(alice, title="before").pk
+    slow = open_raw_socket_that_never_reads(server, alice)
+    try:
+        baseline = rss_bytes(server.process.pid)
+        body = "x" * 10_000
+        burst, peak = [], baseline
+        for i in range(2400):  # 24 MB of frames for a socket that reads none of them
+            burst.append(notify(alice, title=f"big {i}", body=body).pk)
+            if i % 100 == 0:
+                peak = max(peak, rss_bytes(server.process.pid))
+        # The server closed the socket once it was 4 MiB behind, instead of buffering 40 MiB.
+        slow.settimeout(10)
+        with contextlib.suppress(ConnectionResetError):
+            while slow.recv(1 << 16):
+                pass
+        assert peak - baseline < 12 * 1024 * 1024, f"server grew by {(peak - baseline) >> 20} MiB"
+    finally:
+        slow.close()
+    # The page reconnects from where it was and syncs everything it missed.
+    inbox = LiveInbox(
+        server.ws_url(), headers={"Cookie": session_cookie(alice)}, origin=server.origin, cursor=f"1.{before}"
+    ).start()
+    try:
+        assert inbox.wait_for(burst, timeout=60), f"{len(inbox.shown)} shown"
     finally:
         inbox.stop()

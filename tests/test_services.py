@@ -110,6 +110,8 @@ def test_queryset_of_another_model_is_refused(staff) -> None:
         ({"title": "ok", "data": ["not", "a", "dict"]}, "data"),
         ({"title": "ok", "data": {"x": object()}}, "data"),
         ({"title": "ok", "body": 12}, "body"),
+        ({"title": "ok", "body": "x" * 10_001}, "body: at most 10000"),
+        ({"title": "ok", "data": {"big": "x" * 20_000}}, "data: at most"),
     ],
 )
 def test_invalid_content_is_refused_naming_the_field(alice, fields, message) -> None:

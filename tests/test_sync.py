@@ -31,26 +31,40 @@ def test_no_cursor_is_a_reset_to_the_current_inbox(alice) -> None:
     assert result.more is False
 
 
+def follow(user, cursor: str) -> tuple[list[int], str, int]:
+    """Sync like a page does: send the returned cursor again while "more"; (ids in order, cursor, pages)."""
+    collected, pages = [], 0
+    while True:
+        page = services.sync(user, cursor)
+        collected += ids(page)
+        cursor, pages = page.cursor, pages + 1
+        if not page.more:
+            return collected, cursor, pages
+
+
 @pytest.mark.django_db
 def test_sync_returns_what_is_above_the_cursor_in_pages(alice, bob) -> None:
     seen = notify(alice, title="seen").pk
     missed = [notify(alice, title=f"missed {i}").pk for i in range(5)]
     notify(bob, title="not Alice's")
     with override_settings(NOTIFICATIONS={"SYNC_PAGE_SIZE": 2}):
-        first = services.sync(alice, f"1.{seen}")
-        assert first.reset is False
-        assert first.more is True
-        assert seen in ids(first)  # the lookback overlap; pages de-duplicate by id
-        collected = [i for i in ids(first) if i != seen]
-        cursor = first.cursor
-        while True:
-            page = services.sync(alice, cursor, continuation=True)
-            collected += ids(page)
-            cursor = page.cursor
-            if not page.more:
-                break
-    assert collected == missed
+        collected, cursor, pages = follow(alice, f"1.{seen}")
+    assert collected == [seen, *missed]  # "seen" is the lookback overlap; pages de-duplicate by id
     assert cursor == f"1.{missed[-1]}"
+    assert pages == 3
+
+
+@pytest.mark.django_db
+def test_sync_pages_are_bounded_in_bytes(alice) -> None:
+    seen = notify(alice, title="seen").pk
+    big = [notify(alice, title=f"big {i}", body="x" * 9000).pk for i in range(6)]
+    with override_settings(NOTIFICATIONS={"SYNC_PAGE_BYTES": 20_000}):
+        first = services.sync(alice, f"1.{seen}")
+        collected, _cursor, pages = follow(alice, f"1.{seen}")
+    assert len(first.notifications) <= 3  # the small "seen" and two of 9 KB fit 20 KB
+    assert first.more is True
+    assert collected == [seen, *big]
+    assert pages >= 3
 
 
 @pytest.mark.django_db
@@ -105,7 +119,7 @@ def test_unknown_or_purged_cursor_gets_a_full_resync(alice, bob) -> None:
     assert ids(services.sync(alice, f"1.{bobs}")) == [mine]
 
 
-@pytest.mark.parametrize("cursor", [42, "42", "2.42", "1.x", "1.-1", "1." + "9" * 30, ["1.1"]])
+@pytest.mark.parametrize("cursor", [42, "42", "2.42", "1.x", "1.-1", "1." + "9" * 30, ["1.1"], "1.2.3.4", "1."])
 def test_malformed_cursor_is_refused(cursor) -> None:
     with pytest.raises(InvalidQuery, match="cursor"):
         services.parse_cursor(cursor)
@@ -133,7 +147,7 @@ def test_sync_over_the_socket_then_live_with_no_gap(daphne: DaphneServer, alice)
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("frame", "code"),
-    [({"type": "sync", "cursor": 5}, "bad_field"), ({"type": "sync", "cursor": None, "continue": "yes"}, "bad_field")],
+    [({"type": "sync", "cursor": 5}, "bad_field"), ({"type": "sync", "cursor": "1.x"}, "bad_field")],
 )
 def test_bad_sync_requests_get_an_error_frame(daphne: DaphneServer, alice, frame, code) -> None:
     with open_socket(daphne, alice) as ws:

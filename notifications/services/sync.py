@@ -1,12 +1,14 @@
 """Catch-up: what a page missed while it was away, so nothing is lost and nothing is shown twice.
 
-The cursor is the newest notification id a page has. A sync answers, oldest
-first, every notification above the cursor, in pages ("more" until caught
-up), plus those at or below it created shortly before it: a transaction that
-took a lower id can commit after one with a higher id, and "ids above the
-cursor" alone would skip it. Pages de-duplicate by id, so the overlap is
-harmless. The socket joins its groups before it syncs, so anything committed
-after the sync's query arrives live: there is no gap at the seam.
+The cursor names the newest notification id a page has. A sync answers,
+oldest first, every notification above it, plus those at or below it created
+up to SYNC_LOOKBACK_SECONDS before it: a transaction that took a lower id can
+commit after one with a higher id, and "ids above the cursor" alone would skip
+it. Pages de-duplicate by id, so the overlap is harmless. Answers are paged
+by count and bytes ("more": send the returned cursor again, which then also
+carries the position within the answer). The socket joins its groups before
+it syncs, so anything committed after the sync's query arrives live: there is
+no gap at the seam.
 """
 
 from __future__ import annotations
@@ -45,20 +47,36 @@ class InboxState:
     unread_count: int
 
 
+@dataclass(frozen=True)
+class Cursor:
+    """``newest``: the newest id the page has. ``resume``: within a paged answer, the last id sent."""
+
+    newest: int
+    resume: int | None = None
+
+    def __str__(self) -> str:
+        suffix = f".{self.resume}" if self.resume is not None else ""
+        return f"{CURSOR_VERSION}.{self.newest}{suffix}"
+
+
 def make_cursor(notification_id: int | None) -> str | None:
-    return None if notification_id is None else f"{CURSOR_VERSION}.{notification_id}"
+    return None if notification_id is None else str(Cursor(notification_id))
 
 
-def parse_cursor(value: Any) -> int | None:
-    """The id in a cursor from a client; None for "no cursor". Raises InvalidQuery when malformed."""
+def parse_cursor(value: Any) -> Cursor | None:
+    """A cursor from a client; None for "no cursor". Raises InvalidQuery when malformed."""
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > 40:
-        raise InvalidQuery("cursor: a string from a previous hello or sync frame, or null.")
-    version, _dot, number = value.partition(".")
-    if version != CURSOR_VERSION or not number.isascii() or not number.isdigit() or len(number) > 18:
+    if not isinstance(value, str) or len(value) > 60:
+        raise InvalidQuery("cursor: a string from a previous sync or pong frame, or null.")
+    version, *numbers = value.split(".")
+    if (
+        version != CURSOR_VERSION
+        or len(numbers) not in (1, 2)
+        or not all(n.isascii() and n.isdigit() and len(n) <= 18 for n in numbers)
+    ):
         raise InvalidQuery("cursor: not a cursor this server issued; send null for a full resync.")
-    return int(number)
+    return Cursor(int(numbers[0]), int(numbers[1]) if len(numbers) == 2 else None)
 
 
 def inbox_state(user: AbstractBaseUser) -> InboxState:
@@ -69,49 +87,59 @@ def inbox_state(user: AbstractBaseUser) -> InboxState:
     return InboxState(latest_id=state["latest"], unread_count=state["unread"])
 
 
-def sync(user: AbstractBaseUser, cursor: str | None, *, continuation: bool = False) -> SyncResult:
+def sync(user: AbstractBaseUser, cursor: str | None) -> SyncResult:
     """What the page with ``cursor`` has not seen, oldest first, one bounded page at a time.
 
-    ``continuation`` says the page asks for the next page of a sync it just
-    received (its lookback was already answered). A missing, unknown or purged
-    cursor gets a reset: the newest page of the inbox and the true count.
+    A page is at most SYNC_PAGE_SIZE notifications and about SYNC_PAGE_BYTES;
+    with ``more`` the page sends the returned cursor again for the next one.
+    A missing, unknown or purged cursor gets a reset: the newest page of the
+    inbox and the true count.
     """
-    after = parse_cursor(cursor)
-    anchor = _anchor(user, after)
-    if anchor is None:
+    position = parse_cursor(cursor)
+    anchor = _anchor(user, position.newest) if position else None
+    if position is None or anchor is None:
         return _reset(user)
+    since = anchor - dt.timedelta(seconds=int(app_settings.SYNC_LOOKBACK_SECONDS))
     page_size = int(app_settings.SYNC_PAGE_SIZE)
-    mine = entries(Delivery.objects.for_user(user))
-    newer = list(mine.filter(notification_id__gt=after).order_by("notification_id")[: page_size + 1])
-    more = len(newer) > page_size
-    rows = newer[:page_size]
-    if not continuation:
-        since = anchor - dt.timedelta(seconds=int(app_settings.SYNC_LOOKBACK_SECONDS))
-        late = mine.filter(notification_id__lte=after, notification__created_at__gte=since)
-        rows = [*late.order_by("notification_id"), *rows]
-    newest = rows[-1].notification_id if rows else after
+    wanted = entries(Delivery.objects.for_user(user)).filter(
+        Q(notification_id__gt=position.newest) | Q(notification__created_at__gte=since)
+    )
+    if position.resume is not None:
+        wanted = wanted.filter(notification_id__gt=position.resume)
+    rows = list(wanted.order_by("notification_id")[: page_size + 1])
+    items, truncated = _within_budget([serialize(row.notification, read=row.is_read) for row in rows[:page_size]])
+    more = truncated or len(rows) > page_size
+    last = items[-1]["id"] if items else position.newest
+    next_cursor = Cursor(position.newest, last) if more else Cursor(max(position.newest, last))
     return SyncResult(
-        notifications=[serialize(row.notification, read=row.is_read) for row in rows],
-        cursor=make_cursor(max(newest, after)),
-        more=more,
-        unread_count=unread_count(user),
-        reset=False,
+        notifications=items, cursor=str(next_cursor), more=more, unread_count=unread_count(user), reset=False
     )
 
 
-def _anchor(user: AbstractBaseUser, after: int | None) -> dt.datetime | None:
+def _within_budget(
+    payloads: list[protocol.NotificationPayload],
+) -> tuple[list[protocol.NotificationPayload], bool]:
+    """The leading payloads that fit SYNC_PAGE_BYTES (at least one); True if some were left out."""
+    budget = int(app_settings.SYNC_PAGE_BYTES)
+    size = 0
+    for count, payload in enumerate(payloads):
+        size += len(protocol.encode(dict(payload)).encode())
+        if count and size > budget:
+            return payloads[:count], True
+    return payloads, False
+
+
+def _anchor(user: AbstractBaseUser, newest: int) -> dt.datetime | None:
     """When the cursor's notification was created, if it is still in this user's reach."""
-    if after is None:
-        return None
-    notification = Notification.objects.filter(pk=after, deliveries__user=user).only("created_at").first()
+    notification = Notification.objects.filter(pk=newest, deliveries__user=user).only("created_at").first()
     return notification.created_at if notification else None
 
 
 def _reset(user: AbstractBaseUser) -> SyncResult:
-    page = inbox(user, InboxQuery(limit=int(app_settings.SYNC_PAGE_SIZE)))
+    newest_first, _truncated = _within_budget(inbox(user, InboxQuery(limit=int(app_settings.SYNC_PAGE_SIZE))).items)
     state = inbox_state(user)
     return SyncResult(
-        notifications=list(reversed(page.items)),
+        notifications=list(reversed(newest_first)),
         cursor=make_cursor(state.latest_id),
         more=False,
         unread_count=state.unread_count,

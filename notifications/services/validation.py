@@ -12,6 +12,11 @@ from notifications.conf import app_settings
 from notifications.exceptions import InvalidNotification
 from notifications.models import Level, Notification
 
+# Notifications are short messages, and every one must fit a sync page and a
+# client's frame limit: bound what a single one can carry.
+MAX_BODY_LENGTH = 10_000
+MAX_DATA_CHARS = 16_384
+
 
 def clean_content(
     *, title: str, body: str, level: str, url: str, kind: str, data: dict[str, Any] | None
@@ -25,6 +30,8 @@ def clean_content(
         raise InvalidNotification(f"title: at most {max_title} characters (got {len(title)}).")
     if not isinstance(body, str):
         raise InvalidNotification("body: must be a string.")
+    if len(body) > MAX_BODY_LENGTH:
+        raise InvalidNotification(f"body: at most {MAX_BODY_LENGTH} characters (got {len(body)}).")
     if level not in Level.values:
         raise InvalidNotification(f"level: must be one of {', '.join(Level.values)} (got {level!r}).")
     if not isinstance(kind, str) or (kind and not _is_slug(kind)) or len(kind) > 64:
@@ -70,6 +77,9 @@ def _clean_data(data: dict[str, Any] | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidNotification("data: must be a dict.")
     try:
-        return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+        text = json.dumps(data, cls=DjangoJSONEncoder)
     except (TypeError, ValueError) as exc:
         raise InvalidNotification(f"data: not JSON-serializable ({exc}).") from None
+    if len(text) > MAX_DATA_CHARS:
+        raise InvalidNotification(f"data: at most {MAX_DATA_CHARS} characters as JSON (got {len(text)}).")
+    return json.loads(text)
