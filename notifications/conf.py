@@ -31,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_PAGE_BYTES": 256 * 1024,
     # Seconds before the cursor's notification that a sync looks back, for rows
     # whose transaction committed after a higher id did (longest send transaction).
-    "SYNC_LOOKBACK_SECONDS": 300,
+    "SYNC_LOOKBACK_SECONDS": 60,
     # Bytes the server sends a socket without hearing a frame (e.g. a ping) from
     # it before closing it as too slow (1013). Bounds the memory a client that
     # stopped reading can hold on the server; the page reconnects and syncs.

@@ -43,6 +43,7 @@ class LiveInbox:
         self.shown: dict[int, dict[str, Any]] = {}
         self.frames_per_id: Counter[int] = Counter()  # raw arrivals, live and sync, before de-duplication
         self.via_sync: set[int] = set()  # ids first shown by a sync answer rather than live
+        self.displayed: Counter[int] = Counter()  # times each id was put on the page (should be 1)
         self.unread_count: int | None = None
         self.close_codes: list[int] = []
         self.connections = 0
@@ -103,13 +104,14 @@ class LiveInbox:
             self._stop.wait(random.uniform(0, min(self.max_backoff, 0.1 * 2**attempt)))
 
     def _session(self, ws: ClientConnection) -> None:
-        next_ping = time.monotonic() + self.ping_interval
+        self._next_ping = time.monotonic() + self.ping_interval
+        self._behind = False
         while not self._stop.is_set():
             try:
-                text = ws.recv(timeout=max(0.01, next_ping - time.monotonic()))
+                text = ws.recv(timeout=max(0.01, self._next_ping - time.monotonic()))
             except TimeoutError:
                 ws.send(json.dumps({"type": "ping", "ref": int(time.time() * 1000)}))
-                next_ping = time.monotonic() + self.ping_interval
+                self._next_ping = time.monotonic() + self.ping_interval
                 continue
             self._handle(ws, json.loads(text))
 
@@ -132,8 +134,12 @@ class LiveInbox:
                 ws.send(json.dumps({"type": "sync", "cursor": frame["cursor"]}))
         elif kind == "pong":
             latest = int(frame["latest_cursor"].split(".")[1]) if frame["latest_cursor"] else 0
-            if latest > self._max_id or frame["unread_count"] != self.unread_count:
-                self._sync(ws)  # something was dropped on the way
+            behind = latest > self._max_id or frame["unread_count"] != self.unread_count
+            if behind and self._behind:
+                self._sync(ws)  # still behind a moment later: something was dropped on the way
+            elif behind:
+                self._next_ping = time.monotonic() + min(self.ping_interval, 0.5)  # maybe only in flight: look again
+            self._behind = behind and not self._behind
         elif kind == "resync":
             self._sync(ws)
         elif kind in {"read_state", "ack"}:
@@ -149,6 +155,7 @@ class LiveInbox:
                 if item["id"] in self.shown:
                     continue
                 self.shown[item["id"]] = item
+                self.displayed[item["id"]] += 1
                 if via_sync:
                     self.via_sync.add(item["id"])
                 if not item["read"] and self.unread_count is not None:

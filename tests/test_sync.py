@@ -154,3 +154,12 @@ def test_bad_sync_requests_get_an_error_frame(daphne: DaphneServer, alice, frame
         receive_frame(ws, "hello")
         ws.send(json.dumps(frame))
         assert receive_frame(ws)["code"] == code
+
+
+@pytest.mark.django_db
+def test_an_empty_inbox_gets_a_cursor_that_catches_up_from_the_start(alice) -> None:
+    empty = services.sync(alice, None)
+    assert (empty.reset, empty.cursor, empty.notifications) == (True, "1.0", [])
+    sent = [notify(alice, title=str(i)).pk for i in range(3)]
+    later = services.sync(alice, empty.cursor)
+    assert (later.reset, ids(later), later.cursor) == (False, sent, f"1.{sent[-1]}")

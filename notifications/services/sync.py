@@ -96,14 +96,17 @@ def sync(user: AbstractBaseUser, cursor: str | None) -> SyncResult:
     inbox and the true count.
     """
     position = parse_cursor(cursor)
-    anchor = _anchor(user, position.newest) if position else None
-    if position is None or anchor is None:
+    if position is None:
         return _reset(user)
-    since = anchor - dt.timedelta(seconds=int(app_settings.SYNC_LOOKBACK_SECONDS))
+    window = Q()  # cursor "1.0": the page has nothing yet, so everything is new to it
+    if position.newest:
+        anchor = _anchor(user, position.newest)
+        if anchor is None:
+            return _reset(user)
+        since = anchor - dt.timedelta(seconds=int(app_settings.SYNC_LOOKBACK_SECONDS))
+        window = Q(notification_id__gt=position.newest) | Q(notification__created_at__gte=since)
     page_size = int(app_settings.SYNC_PAGE_SIZE)
-    wanted = entries(Delivery.objects.for_user(user)).filter(
-        Q(notification_id__gt=position.newest) | Q(notification__created_at__gte=since)
-    )
+    wanted = entries(Delivery.objects.for_user(user)).filter(window)
     if position.resume is not None:
         wanted = wanted.filter(notification_id__gt=position.resume)
     rows = list(wanted.order_by("notification_id")[: page_size + 1])
@@ -140,7 +143,7 @@ def _reset(user: AbstractBaseUser) -> SyncResult:
     state = inbox_state(user)
     return SyncResult(
         notifications=list(reversed(newest_first)),
-        cursor=make_cursor(state.latest_id),
+        cursor=make_cursor(state.latest_id or 0),
         more=False,
         unread_count=state.unread_count,
         reset=True,
