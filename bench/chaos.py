@@ -5,7 +5,8 @@ Then every client's page is compared with the database. One line sums it up:
     sent X, expected Y deliveries, received Y, missing 0, duplicated 0
 
 Usage (loopback only, bounded in time and count; a private Redis, Daphne and
-SQLite database of its own, or DATABASE_URL for PostgreSQL):
+SQLite database of its own, or --database-url for an empty PostgreSQL database
+you can throw away):
 
     .venv/bin/python bench/chaos.py                   # the defaults
     .venv/bin/python bench/chaos.py --clients 8 --users 4 --sends 60 --rate 15 --faults 2 --seed 1  # CI
@@ -37,11 +38,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--faults", type=int, default=6, help="Redis and Daphne restarts during the sends")
     parser.add_argument("--settle", type=float, default=60.0, help="seconds to wait for clients to catch up")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--database-url", default=None, help="an empty database to use (default: a temporary SQLite)")
     return parser.parse_args()
 
 
-def setup_django(database_file: str) -> None:
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{database_file}")
+def setup_django(database_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
     os.environ.update({"DJANGO_SETTINGS_MODULE": "project.settings", "DEBUG": "0", "REDIS_AUTODETECT": "0"})
     os.environ.setdefault("LOG_LEVEL", "ERROR")  # failed pushes during the faults are expected
     os.environ.setdefault("SECRET_KEY", "chaos-run-only")
@@ -57,7 +59,7 @@ def main() -> int:
     args = parse_args()
     rng = random.Random(args.seed)
     workdir = tempfile.mkdtemp(prefix="chaos-")
-    setup_django(str(Path(workdir) / "chaos.sqlite3"))
+    setup_django(args.database_url or f"sqlite:///{Path(workdir) / 'chaos.sqlite3'}")
 
     from django.conf import settings
     from django.contrib.auth.models import Group, User
