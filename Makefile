@@ -7,7 +7,7 @@ PORT ?= 8000
 # The development server runs with DEBUG on (known demo passwords, dev secret key).
 RUN_ENV := DEBUG=$${DEBUG:-1}
 
-.PHONY: run test lint migrate demo-users clean
+.PHONY: run test lint migrate demo-users browser clean
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,14 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(BIN)/.installed lint
+# Browser tests drive Debian's Chromium (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v redis-server >/dev/null || { echo "Installing redis-server for the delivery tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+test: $(BIN)/.installed lint browser
 	DEBUG=0 SECRET_KEY=test-only-secret-key $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -133,6 +133,11 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             text_data=protocol.pong_frame(message.ref, latest_cursor=cursor, unread_count=state.unread_count)
         )
 
+    async def handle_handshake(self, message: protocol.ClientMessage) -> None:
+        """Show the page its own opening handshake, as this server saw and answered it."""
+        headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in self.scope["headers"]}
+        await self.send(text_data=protocol.handshake_frame(message.ref, headers))
+
     async def handle_sync(self, message: protocol.ClientMessage) -> None:
         """Catch up from the page's cursor (null: the current inbox); "more" pages use the returned cursor."""
         result = await database_sync_to_async(services.sync)(self.user, message.fields.get("cursor"))

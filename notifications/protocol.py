@@ -7,6 +7,8 @@ socket and the HTTP API send.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from dataclasses import dataclass
 from enum import IntEnum
@@ -110,6 +112,35 @@ def sync_frame(
             "more": more,
             "reset": reset,
             "unread_count": unread_count,
+        }
+    )
+
+
+# RFC 6455, section 1.3: the server proves it read the key by hashing it with this GUID.
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+HANDSHAKE_HEADERS = ("host", "origin", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version")
+
+
+def websocket_accept(key: str) -> str:
+    """The Sec-WebSocket-Accept answer to a Sec-WebSocket-Key: base64(SHA-1(key + GUID))."""
+    return base64.b64encode(hashlib.sha1((key + WEBSOCKET_GUID).encode("ascii")).digest()).decode("ascii")
+
+
+def handshake_frame(ref: Any, headers: dict[str, str]) -> str:
+    """The opening handshake as the server saw it (no cookies), and how it answered."""
+    request = {name: headers.get(name, "") for name in HANDSHAKE_HEADERS}
+    return encode(
+        {
+            "type": "handshake",
+            "ref": ref,
+            "request": request,
+            "response": {
+                "status": 101,
+                "upgrade": "websocket",
+                "connection": "Upgrade",
+                "sec-websocket-accept": websocket_accept(request["sec-websocket-key"]),
+            },
+            "guid": WEBSOCKET_GUID,
         }
     )
 

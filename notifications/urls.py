@@ -17,5 +17,6 @@ urlpatterns = [
     path("api/notifications/<int:notification_id>/unread/", api.mark_unread, name="api-unread"),
     path("notifications/", views.inbox, name="inbox"),
     path("notifications/action/", views.inbox_action, name="inbox-action"),
+    path("live/", views.live, name="live"),
     path("healthz", views.healthz, name="healthz"),
 ]

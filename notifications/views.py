@@ -45,6 +45,13 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
+def live(request: HttpRequest) -> HttpResponse:
+    """The connection page: the socket's lifecycle, handshake and frames, live."""
+    return render(request, "notifications/live.html")
+
+
+@login_required
 @require_POST
 def inbox_action(request: HttpRequest) -> HttpResponse:
     """Form posts from the inbox page (mark read/unread, delete, mark all read), then back."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from notifications import notify
+from notifications import notify, protocol
 from notifications.testing import DaphneServer, open_socket, receive_frame
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -89,3 +89,18 @@ def test_inactive_user_is_treated_as_signed_out(daphne: DaphneServer, alice) -> 
     with open_socket(daphne, alice) as ws, pytest.raises(ConnectionClosed) as closed:
         ws.recv(timeout=5)
     assert closed.value.rcvd.code == 4401
+
+
+def test_handshake_frame_shows_the_request_and_the_computed_accept(daphne: DaphneServer, alice) -> None:
+    with open_socket(daphne, alice) as ws:
+        receive_frame(ws, "hello")
+        ws.send('{"type": "handshake", "ref": "h"}')
+        frame = receive_frame(ws, "handshake")
+    request = frame["request"]
+    assert request["upgrade"].lower() == "websocket"
+    assert request["sec-websocket-version"] == "13"
+    assert request["origin"] == daphne.origin
+    assert "cookie" not in request
+    # What the server answered is exactly what the client checked during the handshake.
+    assert frame["response"]["sec-websocket-accept"] == ws.response.headers["Sec-WebSocket-Accept"]
+    assert protocol.websocket_accept("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455's example

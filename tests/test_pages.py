@@ -14,13 +14,22 @@ def test_signed_in_page_has_the_bell_with_the_count_and_the_client(client, alice
     client.force_login(alice)
     page = client.get("/").content.decode()
     assert "data-notifications-bell" in page
-    assert 'data-notifications-count aria-label="unread notifications">1</span>' in page
-    assert "notifications/notifications.js" in page
+    assert "data-notifications-count>1</span>" in page
+    assert "notifications/ui.js" in page
     assert 'id="notifications-config"' in page
 
 
 def test_anonymous_page_has_no_socket(client) -> None:
     page = client.get("/").content.decode()
-    assert "notifications.js" not in page
+    assert "ui.js" not in page
     assert "data-notifications-bell" not in page
     assert "Log in" in page
+
+
+def test_connection_page_needs_login_and_loads_its_script(client, alice) -> None:
+    assert client.get("/live/").status_code == 302
+    client.force_login(alice)
+    page = client.get("/live/").content.decode()
+    assert "notifications/live.js" in page
+    assert "Opening handshake" in page
+    assert "Server-Sent Events" in page

@@ -8,8 +8,11 @@ Both render overridable templates under ``notifications/``.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django import template
+from django.conf import settings
+from django.shortcuts import resolve_url
 from django.utils.dateparse import parse_datetime
 
 from notifications import services
@@ -21,7 +24,15 @@ register = template.Library()
 def notifications_bell(context: template.Context) -> dict[str, Any]:
     user = context.get("user")
     signed_in = bool(user is not None and user.is_authenticated)
-    return {"signed_in": signed_in, "unread_count": services.unread_count(user) if signed_in else 0}
+    request = context.get("request")
+    login_url = resolve_url(settings.LOGIN_URL)
+    if request is not None:
+        login_url = f"{login_url}?{urlencode({'next': request.get_full_path()})}"
+    return {
+        "signed_in": signed_in,
+        "unread_count": services.unread_count(user) if signed_in else 0,
+        "login_url": login_url,
+    }
 
 
 @register.inclusion_tag("notifications/scripts.html", takes_context=True)

@@ -50,9 +50,8 @@ if (inbox) {
     if (upTo && Number(upTo.value) < item.id) upTo.value = String(item.id);
   });
 
-  document.addEventListener("notifications:message", (event) => {
-    const frame = event.detail.frame;
-    if (frame.type !== "read_state") return;
+  document.addEventListener("notifications:read-state", (event) => {
+    const frame = event.detail;
     const ids = new Set(frame.ids);
     for (const row of rows()) {
       const id = Number(row.dataset.id);

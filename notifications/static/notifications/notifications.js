@@ -1,62 +1,127 @@
 // Live notifications client: one WebSocket per page, no dependencies.
-// Reads its options from the json_script element "notifications-config",
-// keeps the bell's count current, and emits CustomEvents on `document`:
-//   notifications:open, notifications:message, notifications:notification,
-//   notifications:error, notifications:close, notifications:state
-// Every string from the server is rendered with textContent, never as HTML.
+//
+// Reconnects with exponential backoff and full jitter (capped at 30 s), never
+// after a 44xx auth close, heartbeats so a dead connection is noticed within
+// heartbeat + timeout, resumes from its cursor so nothing sent while it was away
+// is missed, and emits each notification once (de-duplicated by id).
+//
+// Events (CustomEvent, dispatched on the client and on `document`, all named
+// "notifications:<name>"): open, message, sent, error, close, state, count,
+// notification, reset, read-state. See docs/client.md.
 
 const STATES = ["CONNECTING", "OPEN", "CLOSING", "CLOSED"];
-const MAX_BACKOFF_MS = 30000;
-const BASE_BACKOFF_MS = 500;
-const HEARTBEAT_MS = 25000;
-const HEARTBEAT_TIMEOUT_MS = 10000;
+
+export const CLOSE_CODES = {
+  1000: "normal closure",
+  1001: "going away (server restart)",
+  1006: "connection lost (no close frame)",
+  1009: "message too big",
+  1011: "server error",
+  1013: "try again later (fell too far behind)",
+  4000: "no heartbeat answer (client gave up)",
+  4401: "not authenticated",
+  4403: "forbidden",
+  4429: "rate limited",
+};
+
+const DEFAULTS = {
+  path: "/ws/notifications/",
+  heartbeatMs: 25000,
+  heartbeatTimeoutMs: 10000,
+  baseBackoffMs: 500,
+  maxBackoffMs: 30000,
+};
+
+function cursorId(cursor) {
+  if (!cursor) return 0;
+  const id = Number(String(cursor).split(".")[1]);
+  return Number.isFinite(id) ? id : 0;
+}
 
 export class NotificationClient extends EventTarget {
-  constructor({ path = "/ws/notifications/" } = {}) {
+  constructor(options = {}) {
     super();
-    this.url = new URL(path, window.location.href);
+    this.options = { ...DEFAULTS, ...options };
+    this.url = new URL(this.options.path, window.location.href);
     this.url.protocol = this.url.protocol === "https:" ? "wss:" : "ws:";
     this.socket = null;
     this.unreadCount = null;
-    this.lastId = 0;
+    this.cursor = null; // the server's cursor; null until the first sync
+    this.newestId = 0;
     this.seen = new Set();
     this.attempt = 0;
     this.stopped = false;
+    this.finalCode = null;
+    this.behind = false;
+    this.syncing = false;
     this.timers = {};
   }
 
+  /** "CONNECTING" | "OPEN" | "CLOSING" | "CLOSED", as the WebSocket reports it. */
   get readyState() {
     return this.socket ? STATES[this.socket.readyState] : "CLOSED";
   }
 
   connect() {
     this.stopped = false;
+    this.finalCode = null;
+    clearTimeout(this.timers.reconnect);
     const socket = new WebSocket(this.url);
     this.socket = socket;
     this.emit("state", { state: "CONNECTING" });
     socket.addEventListener("open", () => {
-      this.attempt = 0;
+      if (socket !== this.socket) return;
       this.emit("open", {});
       this.emit("state", { state: "OPEN" });
       this.startHeartbeat();
     });
-    socket.addEventListener("message", (event) => this.onFrame(event.data));
-    socket.addEventListener("error", () => this.emit("error", {}));
-    socket.addEventListener("close", (event) => this.onClose(event));
+    socket.addEventListener("message", (event) => {
+      if (socket === this.socket) this.onFrame(event.data);
+    });
+    socket.addEventListener("error", () => {
+      if (socket === this.socket) this.emit("error", {});
+    });
+    socket.addEventListener("close", (event) => {
+      if (socket === this.socket) this.onClose(event);
+    });
   }
 
-  close() {
+  /** Close for good (the page is leaving, or the person asked). */
+  close(code = 1000, reason = "closed by the page") {
     this.stopped = true;
     this.clearTimers();
-    if (this.socket) this.socket.close(1000, "closed by the page");
+    if (this.socket && this.socket.readyState <= WebSocket.OPEN) this.socket.close(code, reason);
+  }
+
+  /** Drop the current connection and open a new one now. */
+  reconnect() {
+    this.attempt = 0;
+    if (this.socket && this.socket.readyState <= WebSocket.OPEN) {
+      this.stopped = true; // the close below must not schedule its own reconnect
+      this.socket.close(1000, "reconnecting");
+    }
+    this.clearTimers();
+    this.connect();
   }
 
   send(frame) {
-    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
-      this.socket.send(JSON.stringify(frame));
-      return true;
-    }
-    return false;
+    if (!this.socket || this.socket.readyState !== WebSocket.OPEN) return false;
+    this.socket.send(JSON.stringify(frame));
+    this.emit("sent", { frame });
+    return true;
+  }
+
+  sync() {
+    this.syncing = true;
+    return this.send({ type: "sync", cursor: this.cursor });
+  }
+
+  markRead(ids) {
+    return this.send({ type: "mark_read", ids: [...ids] });
+  }
+
+  markAllRead() {
+    return this.send({ type: "mark_all_read", up_to: this.newestId || undefined });
   }
 
   onFrame(text) {
@@ -67,95 +132,151 @@ export class NotificationClient extends EventTarget {
       return;
     }
     this.emit("message", { frame });
-    if (frame.type === "hello") {
-      this.setCount(frame.unread_count);
-    } else if (frame.type === "notification") {
-      const item = frame.notification;
-      if (this.seen.has(item.id)) return;
-      this.seen.add(item.id);
-      this.lastId = Math.max(this.lastId, item.id);
-      if (!item.read) this.setCount((this.unreadCount || 0) + 1);
-      this.emit("notification", { notification: item });
-    } else if (frame.type === "read_state" || frame.type === "ack") {
-      this.setCount(frame.unread_count);
-    } else if (frame.type === "pong") {
-      clearTimeout(this.timers.pongDeadline);
+    switch (frame.type) {
+      case "hello":
+        this.attempt = 0;
+        this.setCount(frame.unread_count);
+        this.sync();
+        break;
+      case "notification":
+        this.show([frame.notification], "live");
+        if (!frame.notification.read) this.setCount((this.unreadCount || 0) + 1);
+        break;
+      case "sync":
+        if (frame.reset) {
+          for (const item of frame.notifications) this.remember(item);
+          this.emit("reset", { notifications: frame.notifications });
+        } else {
+          this.show(frame.notifications, "sync");
+        }
+        if (frame.more) {
+          this.send({ type: "sync", cursor: frame.cursor });
+        } else {
+          this.cursor = frame.cursor;
+          this.syncing = false;
+        }
+        this.setCount(frame.unread_count);
+        break;
+      case "pong":
+        clearTimeout(this.timers.pongDeadline);
+        this.checkBehind(frame);
+        break;
+      case "resync":
+        this.sync();
+        break;
+      case "read_state":
+        this.setCount(frame.unread_count);
+        this.emit("read-state", { ...frame });
+        break;
+      case "ack":
+        this.setCount(frame.unread_count);
+        break;
+      case "error":
+        this.emit("error", { code: frame.code, message: frame.message });
+        break;
+      default:
+        break;
+    }
+  }
+
+  // A pong carries the inbox's newest id and true count. Behind twice in a row
+  // (the first time a notification may just be in flight): something was dropped.
+  checkBehind(frame) {
+    const behind = cursorId(frame.latest_cursor) > this.newestId || frame.unread_count !== this.unreadCount;
+    if (behind && this.behind && !this.syncing) {
+      this.sync();
+      this.behind = false;
+    } else {
+      this.behind = behind;
+      if (behind) this.timers.recheck = setTimeout(() => this.ping(), 1000);
+    }
+  }
+
+  remember(item) {
+    const isNew = !this.seen.has(item.id);
+    this.seen.add(item.id);
+    if (item.id > this.newestId) this.newestId = item.id;
+    return isNew;
+  }
+
+  show(items, source) {
+    for (const item of items) {
+      if (this.remember(item)) this.emit("notification", { notification: item, source });
     }
   }
 
   onClose(event) {
     this.clearTimers();
-    this.emit("close", { code: event.code, reason: event.reason });
-    this.emit("state", { state: "CLOSED", code: event.code });
-    if (this.stopped) return;
+    this.emit("close", { code: event.code, reason: event.reason, meaning: CLOSE_CODES[event.code] || "" });
+    if (this.stopped) {
+      this.emit("state", { state: "CLOSED", code: event.code });
+      return;
+    }
     if (event.code >= 4400 && event.code < 4500 && event.code !== 4429) {
-      // Authentication or permission refused: reconnecting cannot help.
+      // Not signed in, or not allowed: reconnecting cannot help. Tell the page.
       this.stopped = true;
+      this.finalCode = event.code;
       this.emit("state", { state: "CLOSED", code: event.code, final: true });
       return;
     }
     // Exponential backoff with full jitter, capped.
-    const ceiling = Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** this.attempt);
+    const ceiling = Math.min(this.options.maxBackoffMs, this.options.baseBackoffMs * 2 ** this.attempt);
+    const delay = Math.random() * ceiling;
     this.attempt += 1;
-    this.timers.reconnect = setTimeout(() => this.connect(), Math.random() * ceiling);
+    this.emit("state", { state: "CLOSED", code: event.code, reconnectInMs: Math.round(delay) });
+    this.timers.reconnect = setTimeout(() => this.connect(), delay);
+  }
+
+  ping() {
+    if (!this.send({ type: "ping", ref: Date.now() })) return;
+    clearTimeout(this.timers.pongDeadline);
+    this.timers.pongDeadline = setTimeout(() => {
+      if (this.socket) this.socket.close(4000, "no heartbeat answer");
+    }, this.options.heartbeatTimeoutMs);
   }
 
   startHeartbeat() {
-    this.timers.heartbeat = setInterval(() => {
-      if (!this.send({ type: "ping", ref: Date.now() })) return;
-      clearTimeout(this.timers.pongDeadline);
-      this.timers.pongDeadline = setTimeout(() => this.socket && this.socket.close(4000, "heartbeat timeout"), HEARTBEAT_TIMEOUT_MS);
-    }, HEARTBEAT_MS);
+    clearInterval(this.timers.heartbeat);
+    this.timers.heartbeat = setInterval(() => this.ping(), this.options.heartbeatMs);
   }
 
   clearTimers() {
     clearInterval(this.timers.heartbeat);
     clearTimeout(this.timers.pongDeadline);
     clearTimeout(this.timers.reconnect);
+    clearTimeout(this.timers.recheck);
   }
 
   setCount(count) {
+    if (count === this.unreadCount) return;
     this.unreadCount = count;
     this.emit("count", { unreadCount: count });
   }
 
   emit(name, detail) {
-    const event = new CustomEvent(`notifications:${name}`, { detail });
-    this.dispatchEvent(event);
-    document.dispatchEvent(new CustomEvent(`notifications:${name}`, { detail }));
+    const type = `notifications:${name}`;
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+    document.dispatchEvent(new CustomEvent(type, { detail }));
   }
 }
 
-function bindBell(client) {
-  const bell = document.querySelector("[data-notifications-bell]");
-  if (!bell) return;
-  const status = bell.querySelector("[data-notifications-status]");
-  client.addEventListener("notifications:count", (event) => {
-    for (const count of document.querySelectorAll("[data-notifications-count]")) {
-      count.textContent = String(event.detail.unreadCount);
-    }
-  });
-  client.addEventListener("notifications:state", (event) => {
-    const { state, code, final } = event.detail;
-    bell.dataset.state = state.toLowerCase();
-    if (state === "OPEN") status.textContent = "";
-    else if (final) status.textContent = code === 4401 ? "signed out" : "disconnected";
-    else if (state === "CLOSED") status.textContent = "reconnecting…";
-    else status.textContent = "connecting…";
-  });
+function readConfig() {
+  const element = document.getElementById("notifications-config");
+  return element ? JSON.parse(element.textContent) : null;
 }
 
 function start() {
-  const configElement = document.getElementById("notifications-config");
-  if (!configElement) return null;
-  const client = new NotificationClient(JSON.parse(configElement.textContent));
-  bindBell(client);
-  client.connect();
-  window.addEventListener("pagehide", () => client.close());
+  const config = readConfig();
+  if (!config) return null;
+  const instance = new NotificationClient(config);
+  window.addEventListener("pagehide", () => instance.close(1000, "page hidden"));
   window.addEventListener("pageshow", (event) => {
-    if (event.persisted) client.connect(); // restored from the back/forward cache
+    if (event.persisted) instance.connect(); // restored from the back/forward cache
   });
-  return client;
+  // Connect after the other modules of the page have subscribed to its events.
+  queueMicrotask(() => instance.connect());
+  return instance;
 }
 
+/** The page's one client (null on pages without the config, e.g. for anonymous visitors). */
 export const client = start();
