@@ -220,3 +220,33 @@ def test_connection_page_shows_state_handshake_and_heartbeat(browser, daphne, al
     tab.page.wait_for_selector('[data-live-state][data-state="OPEN"]')
     assert tab.errors == []
     context.close()
+
+
+DESKTOP_STUB = """
+// The tab is hidden, and the Notification API records what it is asked to show.
+Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+window.__desktop = [];
+class RecordingNotification extends EventTarget {
+  static permission = "default";
+  static async requestPermission() { RecordingNotification.permission = "granted"; return "granted"; }
+  constructor(title, options) { super(); window.__desktop.push({ title, body: options.body }); }
+}
+window.Notification = RecordingNotification;
+"""
+
+
+def test_desktop_notifications_only_after_the_person_turns_them_on(browser, daphne, alice) -> None:
+    context = signed_in_context(browser, daphne, alice)
+    context.add_init_script(DESKTOP_STUB)
+    tab = Tab(context, daphne).open("/").wait_connected()
+    notify(alice, title="Before opting in")
+    tab.wait_count(1)
+    assert tab.page.evaluate("window.__desktop") == []
+    tab.page.click("[data-notifications-toggle]")
+    tab.page.click("[data-notifications-desktop]")
+    tab.page.wait_for_selector("[data-notifications-desktop]", state="hidden")
+    notify(alice, title="After opting in", body="shown on the desktop")
+    tab.wait_count(2)
+    assert tab.page.evaluate("window.__desktop") == [{"title": "After opting in", "body": "shown on the desktop"}]
+    assert tab.errors == []
+    context.close()
