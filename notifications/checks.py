@@ -30,10 +30,22 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         errors.append(
             Error("NOTIFICATIONS['PUSH_TIMEOUT'] must be a positive number of seconds.", id="notifications.E003")
         )
-    for key in ("SYNC_PAGE_SIZE", "SYNC_PAGE_BYTES", "SYNC_LOOKBACK_SECONDS", "SLOW_CLIENT_BYTES"):
+    for key in ("SYNC_PAGE_SIZE", "SYNC_PAGE_BYTES", "SYNC_LOOKBACK_SECONDS", "SLOW_CLIENT_BYTES", "MAX_FRAME_BYTES"):
         value = raw.get(key, DEFAULTS[key])
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             errors.append(Error(f"NOTIFICATIONS[{key!r}] must be a positive integer.", id="notifications.E006"))
+    rate = raw.get("RATE_LIMIT", DEFAULTS["RATE_LIMIT"])
+    if (
+        not isinstance(rate, dict)
+        or set(rate) != {"RATE", "BURST", "CLOSE_AFTER"}
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in rate.values())
+    ):
+        errors.append(
+            Error(
+                "NOTIFICATIONS['RATE_LIMIT'] must be {'RATE': >0, 'BURST': >0, 'CLOSE_AFTER': >0}.",
+                id="notifications.E007",
+            )
+        )
     origins = raw.get("ALLOWED_ORIGINS")
     if origins is not None and (isinstance(origins, str) or not all(isinstance(o, str) for o in origins)):
         errors.append(

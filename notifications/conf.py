@@ -34,8 +34,17 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_LOOKBACK_SECONDS": 60,
     # Bytes the server sends a socket without hearing a frame (e.g. a ping) from
     # it before closing it as too slow (1013). Bounds the memory a client that
-    # stopped reading can hold on the server; the page reconnects and syncs.
+    # stopped reading can hold on the server; the page reconnects and syncs (4013).
     "SLOW_CLIENT_BYTES": 4 * 1024 * 1024,
+    # Largest client frame, in bytes: bigger ones close the socket with 4009.
+    # Daphne itself refuses messages over its --websocket-max-message-size (1 MiB
+    # by default) with 1009; that limit also bounds what the server may send, so
+    # keep it above SYNC_PAGE_BYTES.
+    "MAX_FRAME_BYTES": 4096,
+    # Per-socket token bucket for client frames: RATE per second, BURST at once.
+    # Over it a frame is refused with an "error" frame; CLOSE_AFTER refusals in a
+    # row close the socket with 4429.
+    "RATE_LIMIT": {"RATE": 10.0, "BURST": 30, "CLOSE_AFTER": 50},
 }
 
 

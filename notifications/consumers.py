@@ -28,6 +28,7 @@ from channels.utils import await_many_dispatch
 from notifications import protocol, realtime, services
 from notifications.conf import app_settings
 from notifications.exceptions import InvalidQuery
+from notifications.ratelimit import TokenBucket
 from notifications.security import origin_allowed
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,12 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         self._slow_client_bytes = int(app_settings.SLOW_CLIENT_BYTES)
         self._unheard_bytes = 0
         self._closing_slow_client = False
+        self._max_frame_bytes = int(app_settings.MAX_FRAME_BYTES)
+        limit = app_settings.RATE_LIMIT
+        self._bucket = TokenBucket(limit["RATE"], limit["BURST"])
+        self._refused_in_a_row = 0
+        self._next_sync_page: str | None = None
+        self._close_after_refusals = int(limit["CLOSE_AFTER"])
         with contextlib.suppress(StopConsumer):
             await await_many_dispatch([receive, self._receive_from_layer], self.dispatch)
 
@@ -67,11 +74,10 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         self.groups = realtime.groups_for_user(user.pk, group_ids)
         try:
             await self._join_groups()
-        except Exception:
-            logger.exception("Could not join channel-layer groups for user %s", user.pk)
-            await self.accept()
-            await self.close(code=int(protocol.CloseCode.SERVER_ERROR))
-            return
+        except Exception as exc:  # noqa: BLE001
+            # Serve anyway: sync works from the database, and the layer loop
+            # re-joins the groups and asks the page to sync once the layer is back.
+            logger.warning("Channel layer unavailable at connect (%s); live delivery resumes with it", exc)
         # Counted after joining: nothing committed from here on can be missed.
         unread = await database_sync_to_async(services.unread_count)(user)
         await self.accept()
@@ -94,21 +100,38 @@ class NotificationConsumer(AsyncWebsocketConsumer):
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
         # What a client that stopped reading has not taken waits in the server's
         # memory. Anything it sends proves it is alive; past the budget without
-        # hearing from it, close the socket: the page reconnects and syncs.
+        # hearing from it, close the socket (4013): the page reconnects and syncs.
         if self._closing_slow_client:
             return
         self._unheard_bytes += len(text_data or bytes_data or "")
         if self._unheard_bytes > self._slow_client_bytes:
             self._closing_slow_client = True
             logger.info("Closing a socket %d bytes behind (user %s)", self._unheard_bytes, getattr(self, "user", None))
-            await self.close(code=int(protocol.CloseCode.TRY_AGAIN_LATER), reason="too far behind; reconnect and sync")
+            await self.close(code=int(protocol.CloseCode.TOO_FAR_BEHIND), reason="too far behind; reconnect and sync")
             return
         await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         self._unheard_bytes = 0
+        size = len(text_data.encode("utf-8", "surrogatepass")) if text_data is not None else len(bytes_data or b"")
+        if size > self._max_frame_bytes:
+            await self.close(
+                code=int(protocol.CloseCode.FRAME_TOO_BIG),
+                reason=f"frames are limited to {self._max_frame_bytes} bytes",
+            )
+            return
         try:
             message = protocol.parse_client_frame(text_data, bytes_data)
+        except protocol.ProtocolError as error:
+            if await self._within_rate_limit():
+                await self.send(text_data=error.frame())
+            return
+        # The next page of a sync the server itself said had "more" is free: a long
+        # catch-up must not be throttled. Everything else spends a token.
+        continuation = message.type == "sync" and message.fields.get("cursor") == self._next_sync_page
+        if not continuation and not await self._within_rate_limit():
+            return
+        try:
             handler = getattr(self, f"handle_{message.type}", None) if message.type.isidentifier() else None
             if handler is None:
                 raise protocol.ProtocolError(
@@ -120,6 +143,18 @@ class NotificationConsumer(AsyncWebsocketConsumer):
                 raise protocol.ProtocolError("bad_field", str(error), ref=message.ref) from None
         except protocol.ProtocolError as error:
             await self.send(text_data=error.frame())
+
+    async def _within_rate_limit(self) -> bool:
+        """Spend a token; refuse the frame when the bucket is empty, and close on sustained abuse."""
+        if self._bucket.take():
+            self._refused_in_a_row = 0
+            return True
+        self._refused_in_a_row += 1
+        if self._refused_in_a_row == 1:  # one error per run of refusals, not one per frame
+            await self.send(text_data=protocol.error_frame("rate_limited", "Too many frames; slow down."))
+        elif self._refused_in_a_row >= self._close_after_refusals:
+            await self.close(code=int(protocol.CloseCode.RATE_LIMITED), reason="rate limited")
+        return False
 
     async def handle_ping(self, message: protocol.ClientMessage) -> None:
         """Heartbeat: proves the whole path is alive, refreshes group membership, reports the inbox state."""
@@ -141,6 +176,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
     async def handle_sync(self, message: protocol.ClientMessage) -> None:
         """Catch up from the page's cursor (null: the current inbox); "more" pages use the returned cursor."""
         result = await database_sync_to_async(services.sync)(self.user, message.fields.get("cursor"))
+        self._next_sync_page = result.cursor if result.more else None
         await self.send(
             text_data=protocol.sync_frame(
                 message.ref,

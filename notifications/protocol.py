@@ -16,17 +16,18 @@ from typing import Any, TypedDict
 
 PROTOCOL_VERSION = 1
 
-# Client frames larger than this are answered with an error, not parsed.
-MAX_CLIENT_FRAME_CHARS = 4096
-
 
 class CloseCode(IntEnum):
     """WebSocket close codes and what the client should do about them."""
 
     GOING_AWAY = 1001  # server restarting: reconnect
-    MESSAGE_TOO_BIG = 1009
+    MESSAGE_TOO_BIG = 1009  # sent by Daphne over --websocket-max-message-size
     SERVER_ERROR = 1011  # reconnect with backoff
-    TRY_AGAIN_LATER = 1013  # the socket fell too far behind: reconnect and sync
+    # Daphne (autobahn) lets an application send only 1000 and 3000-4999, so the
+    # app's own "too big" and "try again later" are 4009 and 4013.
+    FRAME_TOO_BIG = 4009  # over NOTIFICATIONS["MAX_FRAME_BYTES"]
+    TOO_FAR_BEHIND = 4013  # the socket stopped reading: reconnect and sync
+    TOO_MANY_CONNECTIONS = 4409  # the user has too many sockets open: stop reconnecting
     NOT_AUTHENTICATED = 4401  # stop reconnecting, send the person to log in
     FORBIDDEN = 4403  # stop reconnecting
     RATE_LIMITED = 4429  # reconnect later
@@ -60,8 +61,9 @@ class NotificationPayload(TypedDict):
 
 
 def encode(frame: dict[str, Any]) -> str:
-    """Serialize a server frame; compact, and UTF-8 text rather than escapes."""
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+    """Serialize a server frame, compact. Non-ASCII is escaped, so even a lone surrogate a
+    client sent (echoed in ``ref``) cannot make the frame unencodable."""
+    return json.dumps(frame, separators=(",", ":"))
 
 
 def hello_frame(*, user_id: int, username: str, unread_count: int) -> str:
@@ -203,8 +205,6 @@ def parse_client_frame(text: str | None, binary: bytes | None) -> ClientMessage:
         raise ProtocolError("binary_not_supported", "Binary frames are not supported; send JSON text.")
     if not text:
         raise ProtocolError("empty_frame", "Empty frame; send a JSON object with a 'type'.")
-    if len(text) > MAX_CLIENT_FRAME_CHARS:
-        raise ProtocolError("frame_too_large", f"Frames are limited to {MAX_CLIENT_FRAME_CHARS} characters.")
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):

@@ -5,6 +5,7 @@ Every variable has a safe default; the README's configuration table lists them.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -195,4 +196,9 @@ LOGGING = {
 }
 
 # --- The notifications app ------------------------------------------------------
-NOTIFICATIONS: dict[str, object] = {}
+# Keys and defaults: see the README. NOTIFICATIONS_JSON (a JSON object) sets
+# them from the environment, e.g. NOTIFICATIONS_JSON='{"PUSH_TIMEOUT": 0.5}'.
+try:
+    NOTIFICATIONS: dict[str, object] = json.loads(os.environ.get("NOTIFICATIONS_JSON", "{}"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"NOTIFICATIONS_JSON is not valid JSON: {exc}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def _redis_channel_layer(redis_server: RedisServer) -> Iterator[None]:
         yield
 
 
-def start_daphne(redis: RedisServer, *, capacity: int = 100) -> DaphneServer:
+def start_daphne(redis: RedisServer, *, capacity: int = 100, notifications: dict | None = None) -> DaphneServer:
     """Daphne serving the project on a free port, on the test database and the given Redis."""
     return DaphneServer.start(
         env={
@@ -38,6 +39,7 @@ def start_daphne(redis: RedisServer, *, capacity: int = 100) -> DaphneServer:
             **redis.env(capacity=capacity),
             "DEBUG": "0",
             "SECRET_KEY": settings.SECRET_KEY,
+            "NOTIFICATIONS_JSON": json.dumps(notifications or {}),
         }
     )
 

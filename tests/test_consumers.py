@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -58,7 +61,6 @@ def test_ping_is_answered_with_pong_echoing_ref(daphne: DaphneServer, alice) -> 
         ('{"type": "__class__"}', "unknown_type"),
         ('{"type": "ping", "ref": {"nested": true}}', "bad_field"),
         (b"\x00\x01binary", "binary_not_supported"),
-        ('{"type": "ping", "pad": "' + "x" * 5000 + '"}', "frame_too_large"),
     ],
 )
 def test_bad_input_gets_an_error_frame_and_the_socket_keeps_working(daphne: DaphneServer, alice, frame, code) -> None:
@@ -104,3 +106,64 @@ def test_handshake_frame_shows_the_request_and_the_computed_accept(daphne: Daphn
     # What the server answered is exactly what the client checked during the handshake.
     assert frame["response"]["sec-websocket-accept"] == ws.response.headers["Sec-WebSocket-Accept"]
     assert protocol.websocket_accept("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455's example
+
+
+def read_until_closed(ws) -> tuple[list[dict], int]:
+    """Every frame until the server closes; (frames, close code)."""
+    frames = []
+    try:
+        while True:
+            frames.append(json.loads(ws.recv(timeout=5)))
+    except ConnectionClosed as closed:
+        return frames, closed.rcvd.code
+    raise AssertionError("unreachable")
+
+
+def close_code(ws) -> int:
+    return read_until_closed(ws)[1]
+
+
+@pytest.mark.parametrize("size", [4097, 60_000])
+def test_frames_over_the_limit_close_the_socket_with_4009(daphne: DaphneServer, alice, size) -> None:
+    with open_socket(daphne, alice) as ws:
+        receive_frame(ws, "hello")
+        ws.send('{"type": "ping", "pad": "' + "x" * size + '"}')
+        assert close_code(ws) == 4009
+
+
+def test_huge_frames_are_refused_by_daphne_before_buffering_and_it_keeps_serving(daphne: DaphneServer, alice) -> None:
+    with open_socket(daphne, alice) as ws:
+        receive_frame(ws, "hello")
+        with contextlib.suppress(ConnectionClosed, OSError):
+            ws.send('{"type": "ping", "pad": "' + "x" * 2_000_000 + '"}')
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+    # 1009 when the close frame makes it through; otherwise the connection was dropped.
+    assert closed.value.rcvd is None or closed.value.rcvd.code == 1009
+    with open_socket(daphne, alice) as ws:
+        assert receive_frame(ws, "hello")["user"]["username"] == "alice"
+
+
+def test_a_flood_gets_an_error_frame_then_4429(daphne: DaphneServer, alice) -> None:
+    with open_socket(daphne, alice) as ws:
+        receive_frame(ws, "hello")
+        for i in range(100):
+            ws.send(json.dumps({"type": "ping", "ref": i}))
+        frames, code = read_until_closed(ws)
+    assert code == 4429
+    errors = [f for f in frames if f["type"] == "error"]
+    assert [e["code"] for e in errors] == ["rate_limited"]
+    assert 25 <= sum(f["type"] == "pong" for f in frames) <= 40  # the burst of 30, give or take the refill
+
+
+def test_binary_and_unusual_unicode_keep_the_socket_working(daphne: DaphneServer, alice) -> None:
+    with open_socket(daphne, alice) as ws:
+        receive_frame(ws, "hello")
+        ws.send('{"type": "ping", "ref": "\\ud800 lone surrogate"}')
+        assert receive_frame(ws)["ref"] == "\ud800 lone surrogate"
+        ws.send('{"type": "ping", "ref": "\\udfff\\ud800"}')  # lone surrogates, JSON-escaped
+        assert receive_frame(ws)["type"] == "pong"
+        ws.send('{"type": "\u202eenilno", "ref": "rtl"}')
+        assert receive_frame(ws)["code"] == "unknown_type"
+        ws.send('{"type": "ping", "ref": "ok"}')
+        assert receive_frame(ws)["ref"] == "ok"

@@ -17,10 +17,12 @@ export const CLOSE_CODES = {
   1006: "connection lost (no close frame)",
   1009: "message too big",
   1011: "server error",
-  1013: "try again later (fell too far behind)",
+  4009: "message too big",
+  4013: "fell too far behind (reconnect and sync)",
   4000: "no heartbeat answer (client gave up)",
   4401: "not authenticated",
   4403: "forbidden",
+  4409: "too many connections for this user",
   4429: "rate limited",
 };
 
