@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from notifications import services
 from notifications.exceptions import InvalidQuery
+from notifications.services import tokens
 
 View = Callable[..., HttpResponse]
 
@@ -117,3 +118,17 @@ def _body(request: HttpRequest) -> dict[str, Any]:
             raise InvalidQuery("The body must be a JSON object.")
         return data
     return request.POST.dict()
+
+
+@json_endpoint("POST")
+def issue_token(request: HttpRequest) -> JsonResponse:
+    """A short-lived token for a non-browser client to open the socket with."""
+    issued = tokens.issue_token(request.user)
+    return JsonResponse({"token": issued.token, "expires_in": issued.expires_in})
+
+
+@json_endpoint("POST")
+def revoke_tokens(request: HttpRequest) -> JsonResponse:
+    """Refuse every token issued so far, and close the sockets opened with one."""
+    tokens.revoke_tokens(request.user)
+    return JsonResponse({"revoked": True})

@@ -9,4 +9,4 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from notifications import checks, conf  # noqa: F401  (registers checks and the settings reset)
+        from notifications import checks, conf, signals  # noqa: F401  (registers checks, settings reset, receivers)

@@ -30,7 +30,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         errors.append(
             Error("NOTIFICATIONS['PUSH_TIMEOUT'] must be a positive number of seconds.", id="notifications.E003")
         )
-    for key in ("SYNC_PAGE_SIZE", "SYNC_PAGE_BYTES", "SYNC_LOOKBACK_SECONDS", "SLOW_CLIENT_BYTES", "MAX_FRAME_BYTES"):
+    for key in (
+        "SYNC_PAGE_SIZE",
+        "SYNC_PAGE_BYTES",
+        "SYNC_LOOKBACK_SECONDS",
+        "SLOW_CLIENT_BYTES",
+        "MAX_FRAME_BYTES",
+        "TOKEN_TTL",
+    ):
         value = raw.get(key, DEFAULTS[key])
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             errors.append(Error(f"NOTIFICATIONS[{key!r}] must be a positive integer.", id="notifications.E006"))

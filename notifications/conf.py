@@ -45,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
     # Over it a frame is refused with an "error" frame; CLOSE_AFTER refusals in a
     # row close the socket with 4429.
     "RATE_LIMIT": {"RATE": 10.0, "BURST": 30, "CLOSE_AFTER": 50},
+    # Seconds a socket token (for non-browser clients) stays valid.
+    "TOKEN_TTL": 300,
 }
 
 

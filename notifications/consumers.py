@@ -70,8 +70,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             await self.close(code=int(protocol.CloseCode.NOT_AUTHENTICATED))
             return
         self.user = user
-        group_ids = await database_sync_to_async(services.auth_group_ids)(user)
-        self.groups = realtime.groups_for_user(user.pk, group_ids)
+        self.groups = await self._wanted_groups()
         try:
             await self._join_groups()
         except Exception as exc:  # noqa: BLE001
@@ -223,6 +222,30 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             logger.info("Could not leave groups on disconnect (%s); they will expire", type(exc).__name__)
         await self.disconnect(message["code"])
         raise StopConsumer
+
+    async def _wanted_groups(self) -> list[str]:
+        """The user's own, auth-group and everyone groups, plus this login session's."""
+        group_ids = await database_sync_to_async(services.auth_group_ids)(self.user)
+        groups = realtime.groups_for_user(self.user.pk, group_ids)
+        session = self.scope.get("session")
+        if self.scope.get("auth_method") != "token" and session is not None and session.session_key:
+            groups.append(realtime.session_group(session.session_key))
+        return groups
+
+    async def notifications_control(self, event: dict[str, Any]) -> None:
+        """Account changes the socket must act on (see realtime.Control)."""
+        action = event["action"]
+        token_socket = self.scope.get("auth_method") == "token"
+        if action in {realtime.Control.LOGGED_OUT, realtime.Control.DEACTIVATED} or (
+            action == realtime.Control.TOKENS_REVOKED and token_socket
+        ):
+            await self.close(code=int(protocol.CloseCode.NOT_AUTHENTICATED), reason=action)
+        elif action == realtime.Control.GROUPS_CHANGED:
+            wanted = await self._wanted_groups()
+            for group in set(self.groups) - set(wanted):
+                await self.channel_layer.group_discard(group, self.channel_name)
+            self.groups = wanted
+            await self._join_groups()
 
     async def _join_groups(self) -> None:
         for group in self.groups:

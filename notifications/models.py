@@ -121,3 +121,13 @@ class Delivery(models.Model):
     @property
     def is_read(self) -> bool:
         return self.read_at is not None
+
+
+class TokenRevocation(models.Model):
+    """Socket tokens a user was issued before ``not_before`` are refused (revoke = move it forward)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    not_before = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"tokens of {self.user_id} before {self.not_before:%Y-%m-%d %H:%M:%S}"

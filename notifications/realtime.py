@@ -13,6 +13,7 @@ Redis outage never blocks the caller for long.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import threading
@@ -22,6 +23,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from channels.layers import BaseChannelLayer, get_channel_layer
+from django.db import transaction
 
 from notifications.conf import app_settings
 
@@ -29,7 +31,17 @@ logger = logging.getLogger(__name__)
 
 # Channel-layer event types. Namespaced so they cannot collide with handlers
 # of apps that subclass our consumer ("notifications.frame" -> notifications_frame).
-FRAME_EVENT = "notifications.frame"
+FRAME_EVENT = "notifications.frame"  # a frame to forward to the browser as it is
+CONTROL_EVENT = "notifications.control"  # an instruction for the consumer itself
+
+
+class Control:
+    """What a control event tells the sockets that receive it."""
+
+    LOGGED_OUT = "logged_out"  # this session logged out: close (4401)
+    DEACTIVATED = "deactivated"  # the user was deactivated: close (4401)
+    TOKENS_REVOKED = "tokens_revoked"  # close sockets that signed in with a token (4401)
+    GROUPS_CHANGED = "groups_changed"  # re-read the user's auth groups and re-join
 
 
 def user_group(user_id: int) -> str:
@@ -44,6 +56,17 @@ def everyone_group() -> str:
     return f"{app_settings.GROUP_PREFIX}.everyone"
 
 
+def session_group(session_key: str) -> str:
+    """A group per login session, so logging out can close that session's sockets (hashed: keys are secrets)."""
+    return f"{app_settings.GROUP_PREFIX}.session.{hashlib.sha256(session_key.encode()).hexdigest()[:32]}"
+
+
+def control(groups: Sequence[str], action: str) -> None:
+    """Tell the sockets in ``groups`` to act (see Control), after the current transaction commits."""
+    event = {"type": CONTROL_EVENT, "action": action}
+    transaction.on_commit(lambda: publish_event(groups, event), robust=True)
+
+
 def groups_for_user(user_id: int, auth_group_ids: Iterable[int]) -> list[str]:
     """Every group a socket of this user joins."""
     return [user_group(user_id), *(auth_group_group(g) for g in auth_group_ids), everyone_group()]
@@ -53,36 +76,38 @@ def layer() -> BaseChannelLayer | None:
     return get_channel_layer(app_settings.CHANNEL_LAYER)
 
 
-async def _send_frames(channel_layer: BaseChannelLayer, groups: Sequence[str], frame: str) -> None:
-    event = {"type": FRAME_EVENT, "frame": frame}
-    await asyncio.gather(*(channel_layer.group_send(group, event) for group in groups))
-
-
-async def apublish(groups: Sequence[str], frame: str) -> bool:
-    """Send an encoded frame to groups from async code; False (and a warning) on failure."""
+async def apublish_event(groups: Sequence[str], event: dict[str, Any]) -> bool:
+    """Send a channel-layer event to groups from async code; False (and a warning) on failure."""
     channel_layer = layer()
     if channel_layer is None or not groups:
         return channel_layer is not None
     try:
-        await asyncio.wait_for(_send_frames(channel_layer, groups, frame), app_settings.PUSH_TIMEOUT)
+        await asyncio.wait_for(
+            asyncio.gather(*(channel_layer.group_send(group, event) for group in groups)), app_settings.PUSH_TIMEOUT
+        )
     except Exception as exc:  # noqa: BLE001 - any layer failure must not fail the caller
         _warn_failed(groups, exc)
         return False
     return True
 
 
-def publish(groups: Sequence[str], frame: str) -> bool:
-    """Send an encoded frame to groups from sync code; returns within PUSH_TIMEOUT (plus a margin)."""
+def publish_event(groups: Sequence[str], event: dict[str, Any]) -> bool:
+    """Send a channel-layer event from sync code; returns within PUSH_TIMEOUT (plus a margin)."""
     if not groups:
         return True
     timeout = float(app_settings.PUSH_TIMEOUT)
-    future = _publisher.submit(apublish(groups, frame))
+    future = _publisher.submit(apublish_event(groups, event))
     try:
         return future.result(timeout + 0.5)
     except FutureTimeout:
         future.cancel()
         _warn_failed(groups, TimeoutError(f"no answer within {timeout} s"))
         return False
+
+
+def publish(groups: Sequence[str], frame: str) -> bool:
+    """Send an encoded browser frame to groups from sync code (see publish_event)."""
+    return publish_event(groups, {"type": FRAME_EVENT, "frame": frame})
 
 
 def layer_problem() -> str | None:

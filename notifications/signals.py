@@ -1,0 +1,61 @@
+"""Thin: account events that open sockets must act on, pushed after commit.
+
+The scope's user is fixed when a socket connects, so without these a socket
+would keep receiving after its session logged out, its user was deactivated,
+or the user left an auth group.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.auth.signals import user_logged_out
+from django.db.models.signals import m2m_changed, post_save, pre_delete
+from django.dispatch import receiver
+
+from notifications import realtime
+from notifications.realtime import Control
+
+User = get_user_model()
+
+
+@receiver(user_logged_out)
+def close_sockets_of_the_session(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    if session_key:
+        realtime.control([realtime.session_group(session_key)], Control.LOGGED_OUT)
+
+
+@receiver(post_save, sender=User)
+def close_sockets_of_deactivated_users(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    if not created and not instance.is_active:
+        realtime.control([realtime.user_group(instance.pk)], Control.DEACTIVATED)
+
+
+@receiver(m2m_changed, sender=User.groups.through)
+def regroup_sockets(
+    sender: Any, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
+) -> None:
+    """user.groups.add/remove/clear, or group.user_set.add/remove/clear: affected users re-join."""
+    if action == "pre_clear" and reverse:
+        instance._notifications_cleared_users = list(instance.user_set.values_list("pk", flat=True))
+        return
+    if action not in {"post_add", "post_remove", "post_clear"}:
+        return
+    if not reverse:
+        user_ids = [instance.pk]
+    elif action == "post_clear":
+        user_ids = getattr(instance, "_notifications_cleared_users", [])
+    else:
+        user_ids = list(pk_set or [])
+    if user_ids:
+        realtime.control([realtime.user_group(uid) for uid in user_ids], Control.GROUPS_CHANGED)
+
+
+@receiver(pre_delete, sender=Group)
+def regroup_members_of_deleted_group(sender: Any, instance: Group, **kwargs: Any) -> None:
+    user_ids = list(instance.user_set.values_list("pk", flat=True))
+    if user_ids:
+        realtime.control([realtime.user_group(uid) for uid in user_ids], Control.GROUPS_CHANGED)
