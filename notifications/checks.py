@@ -41,6 +41,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         value = raw.get(key, DEFAULTS[key])
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             errors.append(Error(f"NOTIFICATIONS[{key!r}] must be a positive integer.", id="notifications.E006"))
+    limit = raw.get("MAX_CONNECTIONS_PER_USER", DEFAULTS["MAX_CONNECTIONS_PER_USER"])
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        errors.append(Error("NOTIFICATIONS['MAX_CONNECTIONS_PER_USER'] must be None or >= 1.", id="notifications.E008"))
     rate = raw.get("RATE_LIMIT", DEFAULTS["RATE_LIMIT"])
     if (
         not isinstance(rate, dict)

@@ -45,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     # Over it a frame is refused with an "error" frame; CLOSE_AFTER refusals in a
     # row close the socket with 4429.
     "RATE_LIMIT": {"RATE": 10.0, "BURST": 30, "CLOSE_AFTER": 50},
+    # Sockets one user may have open at once (tabs and devices, across all
+    # server processes); one more is closed with 4409. None: no limit.
+    "MAX_CONNECTIONS_PER_USER": 20,
     # Seconds a socket token (for non-browser clients) stays valid.
     "TOKEN_TTL": 300,
 }

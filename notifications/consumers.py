@@ -25,7 +25,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 
-from notifications import protocol, realtime, services
+from notifications import connections, protocol, realtime, services
 from notifications.conf import app_settings
 from notifications.exceptions import InvalidQuery
 from notifications.ratelimit import TokenBucket
@@ -55,6 +55,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         self._bucket = TokenBucket(limit["RATE"], limit["BURST"])
         self._refused_in_a_row = 0
         self._next_sync_page: str | None = None
+        self._counted = False  # in the per-user connection count
         self._close_after_refusals = int(limit["CLOSE_AFTER"])
         with contextlib.suppress(StopConsumer):
             await await_many_dispatch([receive, self._receive_from_layer], self.dispatch)
@@ -70,6 +71,10 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             await self.close(code=int(protocol.CloseCode.NOT_AUTHENTICATED))
             return
         self.user = user
+        if not await self._count_connection_in():
+            await self.accept()
+            await self.close(code=int(protocol.CloseCode.TOO_MANY_CONNECTIONS), reason="too many open connections")
+            return
         self.groups = await self._wanted_groups()
         try:
             await self._join_groups()
@@ -159,6 +164,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         """Heartbeat: proves the whole path is alive, refreshes group membership, reports the inbox state."""
         try:
             await self._join_groups()
+            await connections.touch(self.user.pk, self.channel_name)
         except Exception as exc:  # noqa: BLE001 - the layer loop reports and recovers outages
             logger.debug("Group refresh failed on ping: %s", exc)
         state = await database_sync_to_async(services.inbox_state)(self.user)
@@ -213,9 +219,26 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             text_data=protocol.ack_frame(message.ref, changed=len(change.changed), unread_count=change.unread_count)
         )
 
+    async def _count_connection_in(self) -> bool:
+        """False when the user already has MAX_CONNECTIONS_PER_USER sockets open (anywhere)."""
+        limit = app_settings.MAX_CONNECTIONS_PER_USER
+        try:
+            count = await connections.add(self.user.pk, self.channel_name)
+        except Exception as exc:  # noqa: BLE001 - fail open: the limit protects, it must not lock people out
+            logger.warning("Could not count connections (%s); allowing this one", exc)
+            return True
+        self._counted = True
+        if limit is not None and count > limit:
+            await connections.remove(self.user.pk, self.channel_name)
+            self._counted = False
+            return False
+        return True
+
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         # Leaving groups is best effort: with Redis down they expire on their own.
         try:
+            if self._counted:
+                await connections.remove(self.user.pk, self.channel_name)
             for group in self.groups:
                 await self.channel_layer.group_discard(group, self.channel_name)
         except Exception as exc:  # noqa: BLE001

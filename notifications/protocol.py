@@ -193,6 +193,11 @@ def ids_field(message: ClientMessage) -> list[Any]:
     raise ProtocolError("bad_field", f"'{message.type}' needs 'id' or 'ids'.", ref=message.ref)
 
 
+def _refuse_non_json_constant(name: str) -> Any:
+    """Python's json accepts NaN and Infinity; JSON (and browsers) do not."""
+    raise ValueError(f"{name} is not JSON")
+
+
 def _valid_ref(value: Any) -> bool:
     return value is None or (
         isinstance(value, (str, int, float)) and not isinstance(value, bool) and len(str(value)) <= 64
@@ -206,7 +211,7 @@ def parse_client_frame(text: str | None, binary: bytes | None) -> ClientMessage:
     if not text:
         raise ProtocolError("empty_frame", "Empty frame; send a JSON object with a 'type'.")
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_non_json_constant)
     except (ValueError, RecursionError):
         raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
     if not isinstance(data, dict):

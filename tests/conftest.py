@@ -52,6 +52,14 @@ def daphne(django_db_setup: None, redis_server: RedisServer) -> Iterator[DaphneS
 
 
 @pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    """A Redis of the test's own, which it may stop and start."""
+    redis = RedisServer.private()
+    yield redis
+    redis.close()
+
+
+@pytest.fixture
 def staff(transactional_db: None) -> Group:
     return Group.objects.create(name="staff")
 

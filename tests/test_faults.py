@@ -32,13 +32,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def private_redis() -> Iterator[RedisServer]:
-    redis = RedisServer.private()
-    yield redis
-    redis.close()
-
-
-@pytest.fixture
 def stack(private_redis: RedisServer) -> Iterator[tuple[RedisServer, DaphneServer]]:
     """A Redis and a Daphne of this test's own; the test process sends through the same Redis."""
     server = start_daphne(private_redis)

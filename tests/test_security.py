@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from notifications import notify
 from notifications.services import tokens
 from notifications.testing import DaphneServer, open_socket, receive_frame
+from tests.conftest import start_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -134,3 +135,23 @@ def test_joining_a_group_starts_its_notifications_live(daphne: DaphneServer, car
         assert receive_frame(ws, "notification")["notification"]["id"] == marker.pk
         sent = notify(staff, title="welcome to staff")
         assert receive_frame(ws, "notification")["notification"]["id"] == sent.pk
+
+
+def test_per_user_connection_limit_holds_across_processes(private_redis, alice, bob) -> None:
+    limited = {"MAX_CONNECTIONS_PER_USER": 2}
+    server_a = start_daphne(private_redis, notifications=limited)
+    server_b = start_daphne(private_redis, notifications=limited)
+    try:
+        with open_socket(server_a, alice) as first, open_socket(server_b, alice) as second:
+            receive_frame(first, "hello")
+            receive_frame(second, "hello")
+            with open_socket(server_a, alice) as third:
+                assert closed_with(third) == 4409
+            with open_socket(server_a, bob) as other_user:
+                assert receive_frame(other_user, "hello")["user"]["username"] == "bob"
+        # Both closed: alice may connect again.
+        with open_socket(server_b, alice) as again:
+            assert receive_frame(again, "hello")["user"]["username"] == "alice"
+    finally:
+        server_a.stop()
+        server_b.stop()

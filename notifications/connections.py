@@ -1,0 +1,71 @@
+"""How many sockets each user has open, across every Daphne process, for the per-user limit.
+
+With the Redis channel layer the count lives in Redis (a sorted set per user:
+socket -> expiry, refreshed by each heartbeat, so sockets of a killed process
+expire on their own). With the in-memory layer it is per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from notifications import realtime
+
+logger = logging.getLogger(__name__)
+
+# A socket not heard from (no ping) for this long no longer counts.
+SOCKET_TTL = 90
+
+_local: dict[int, dict[str, float]] = {}
+
+
+def _redis_and_key(user_id: int) -> tuple[Any, str] | None:
+    layer = realtime.layer()
+    connection = getattr(layer, "connection", None)  # channels_redis: the current loop's client
+    if connection is None:
+        return None
+    return connection(0), f"{layer.prefix}notifications:sockets:{user_id}"
+
+
+async def add(user_id: int, channel_name: str) -> int:
+    """Count this socket in; return how many the user has open now (this one included)."""
+    now = time.time()
+    target = _redis_and_key(user_id)
+    if target is None:
+        sockets = _local.setdefault(user_id, {})
+        for name in [n for n, expires in sockets.items() if expires < now]:
+            del sockets[name]
+        sockets[channel_name] = now + SOCKET_TTL
+        return len(sockets)
+    redis, key = target
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zremrangebyscore(key, "-inf", now)
+        pipe.zadd(key, {channel_name: now + SOCKET_TTL})
+        pipe.zcard(key)
+        pipe.expire(key, SOCKET_TTL)
+        results = await pipe.execute()
+    return int(results[2])
+
+
+async def touch(user_id: int, channel_name: str) -> None:
+    """The socket is alive: keep counting it."""
+    target = _redis_and_key(user_id)
+    if target is None:
+        _local.setdefault(user_id, {})[channel_name] = time.time() + SOCKET_TTL
+        return
+    redis, key = target
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zadd(key, {channel_name: time.time() + SOCKET_TTL})
+        pipe.expire(key, SOCKET_TTL)
+        await pipe.execute()
+
+
+async def remove(user_id: int, channel_name: str) -> None:
+    target = _redis_and_key(user_id)
+    if target is None:
+        _local.get(user_id, {}).pop(channel_name, None)
+        return
+    redis, key = target
+    await redis.zrem(key, channel_name)
