@@ -139,3 +139,13 @@ def test_user_list_action_opens_the_composer_prefilled(admin_client, alice, bob)
     page = admin_client.get(response["Location"]).content.decode()
     assert f'<option value="{alice.pk}" selected>alice</option>' in page
     assert f'<option value="{bob.pk}" selected>bob</option>' in page
+
+
+def test_markup_in_content_is_text_in_the_admin(admin_client, alice) -> None:
+    sent = notify(alice, title="<script>alert(1)</script>", body="<img src=x onerror=alert(2)>")
+    listing = admin_client.get("/admin/notifications/notification/").content.decode()
+    detail = admin_client.get(f"/admin/notifications/notification/{sent.pk}/change/").content.decode()
+    for page in (listing, detail):
+        assert "<script>alert(1)</script>" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<img src=x" not in detail

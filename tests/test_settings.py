@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import subprocess
+import sys
+
 import pytest
 from django.core.checks import run_checks
 from django.test import override_settings
 
 from notifications.conf import app_settings
 from notifications.security import origin_allowed
+from notifications.testing import PROJECT_DIR
 
 
 def check_ids() -> set[str]:
@@ -84,3 +90,40 @@ def test_wildcard_allowed_hosts_does_not_allow_every_origin() -> None:
 def test_explicit_allowed_origins_replace_the_host_rule() -> None:
     assert origin_allowed(scope("https://app.example.com/")) is True
     assert origin_allowed(scope("https://example.com")) is False
+
+
+def deploy_check(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": os.environ["PATH"],
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "notifications.example.com",
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        **extra_env,
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_production_settings_pass_check_deploy() -> None:
+    result = deploy_check({"HTTPS": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_without_https_check_deploy_names_what_is_missing() -> None:
+    result = deploy_check({})
+    assert result.returncode != 0
+    assert "SECURE_SSL_REDIRECT" in result.stderr + result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key() -> None:
+    result = deploy_check({"SECRET_KEY": ""})
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
