@@ -17,7 +17,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -65,11 +65,6 @@ def control(groups: Sequence[str], action: str) -> None:
     """Tell the sockets in ``groups`` to act (see Control), after the current transaction commits."""
     event = {"type": CONTROL_EVENT, "action": action}
     transaction.on_commit(lambda: publish_event(groups, event), robust=True)
-
-
-def groups_for_user(user_id: int, auth_group_ids: Iterable[int]) -> list[str]:
-    """Every group a socket of this user joins."""
-    return [user_group(user_id), *(auth_group_group(g) for g in auth_group_ids), everyone_group()]
 
 
 def layer() -> BaseChannelLayer | None:

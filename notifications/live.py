@@ -1,0 +1,321 @@
+"""``LiveConsumer``: the base class for real-time consumer apps, with all the plumbing done.
+
+A subclass gets: the origin check (403), authentication (session or token;
+4401), an authorization hook (4403), the per-user connection limit (4409),
+the JSON protocol with a handler per frame type (``{"type": "say"}`` calls
+``handle_say``), ``error`` frames for bad input (the socket stays open), the
+frame size limit (4009) and rate limit (4429), the heartbeat (``ping`` ->
+``pong``), the slow-client cut-off (4013), survival of a channel-layer outage
+(groups re-joined), and closing on logout, deactivation and token revocation.
+
+Subclasses override only hooks, and rarely call ``super()``::
+
+    class ChatConsumer(LiveConsumer):
+        async def get_groups(self) -> list[str]:
+            return [f"chat.{self.options['room']}"]
+
+        async def handle_say(self, message: ClientMessage) -> None:
+            await self.group_frame(f"chat.{self.options['room']}", {"type": "said", "text": message.fields["text"]})
+
+Per-route options given to ``as_asgi(room="lobby")`` are in ``self.options``;
+URL kwargs are in ``self.scope["url_route"]["kwargs"]``. See docs/extending.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, ClassVar
+
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
+
+from notifications import connections, protocol, realtime
+from notifications.conf import app_settings
+from notifications.exceptions import InvalidQuery
+from notifications.protocol import ClientMessage, CloseCode, ProtocolError
+from notifications.ratelimit import TokenBucket
+from notifications.security import origin_allowed
+
+logger = logging.getLogger(__name__)
+
+# Seconds between attempts to reach a channel layer that failed (doubling, capped).
+LAYER_RETRY_FIRST, LAYER_RETRY_MAX = 0.5, 5.0
+
+__all__ = ["ClientMessage", "CloseCode", "LiveConsumer", "ProtocolError"]
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    """Subclass, add ``handle_<type>`` methods, and override the hooks below as needed."""
+
+    #: Options for every route of this class; ``as_asgi(**options)`` overrides them.
+    default_options: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **options: Any) -> None:
+        # Channels' WebsocketConsumer drops as_asgi() kwargs; keep them.
+        super().__init__()
+        self.options = {**self.default_options, **options}
+
+    # --- hooks -----------------------------------------------------------------
+
+    async def authorize(self) -> bool:
+        """May ``self.user`` use this endpoint (with ``self.options`` and the URL kwargs)? False closes 4403."""
+        return True
+
+    async def get_groups(self) -> list[str]:
+        """Channel-layer groups to join besides the user's own (re-read when their auth groups change)."""
+        return []
+
+    async def on_connect(self) -> None:
+        """Called once the socket is accepted: send a greeting, record presence..."""
+
+    async def on_disconnect(self, code: int) -> None:
+        """Called when the socket closes, for any reason (groups are left already)."""
+
+    async def on_heartbeat(self) -> None:
+        """Called on every client ``ping``, before the ``pong``: refresh what must stay fresh."""
+
+    async def pong_fields(self) -> dict[str, Any]:
+        """Extra fields for the ``pong`` frame."""
+        return {}
+
+    async def on_layer_recovered(self) -> None:
+        """The channel layer was down and is back (groups re-joined): live events may have been lost."""
+
+    def is_free(self, message: ClientMessage) -> bool:
+        """True for frames that must not spend a rate-limit token (say, a page the server announced)."""
+        return False
+
+    # --- helpers for subclasses ------------------------------------------------------
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        """Send one protocol frame (a dict with a ``type``) to this socket."""
+        await self.send(text_data=protocol.encode(frame))
+
+    async def group_frame(self, group: str, frame: dict[str, Any]) -> None:
+        """Send one frame to every socket in ``group``, encoded once (any process)."""
+        await realtime.apublish_event([group], {"type": realtime.FRAME_EVENT, "frame": protocol.encode(frame)})
+
+    async def join_group(self, group: str) -> None:
+        """Join a group now (and again after outages and regrouping)."""
+        if group not in self.groups:
+            self.groups.append(group)
+        await self.channel_layer.group_add(group, self.channel_name)
+
+    async def leave_group(self, group: str) -> None:
+        if group in self.groups:
+            self.groups.remove(group)
+        await self.channel_layer.group_discard(group, self.channel_name)
+
+    # --- the plumbing ----------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # As AsyncConsumer.__call__, but the channel-layer side survives a layer
+        # outage instead of ending the socket with 1011 (see _receive_from_layer).
+        self.scope = scope
+        self.channel_layer = get_channel_layer(app_settings.CHANNEL_LAYER)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = send
+        self.user = None
+        self._slow_client_bytes = int(app_settings.SLOW_CLIENT_BYTES)
+        self._unheard_bytes = 0
+        self._closing_slow_client = False
+        self._max_frame_bytes = int(app_settings.MAX_FRAME_BYTES)
+        limit = app_settings.RATE_LIMIT
+        self._bucket = TokenBucket(limit["RATE"], limit["BURST"])
+        self._refused_in_a_row = 0
+        self._close_after_refusals = int(limit["CLOSE_AFTER"])
+        self._counted = False  # in the per-user connection count
+        self._accepted = False
+        with contextlib.suppress(StopConsumer):
+            await await_many_dispatch([receive, self._receive_from_layer], self.dispatch)
+
+    async def connect(self) -> None:
+        if not origin_allowed(self.scope):
+            logger.info("Refused a WebSocket handshake from origin %r", dict(self.scope["headers"]).get(b"origin"))
+            await self.close()  # before accept: the handshake is answered with 403
+            return
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self._refuse(CloseCode.NOT_AUTHENTICATED, "not signed in")
+            return
+        self.user = user
+        if not await self.authorize():
+            await self._refuse(CloseCode.FORBIDDEN, "not allowed")
+            return
+        if not await self._count_connection_in():
+            await self._refuse(CloseCode.TOO_MANY_CONNECTIONS, "too many open connections")
+            return
+        self.groups = await self._wanted_groups()
+        try:
+            await self._join_groups()
+        except Exception as exc:  # noqa: BLE001
+            # Serve anyway: the layer loop re-joins the groups once the layer is back.
+            logger.warning("Channel layer unavailable at connect (%s); live delivery resumes with it", exc)
+        await self.accept()
+        self._accepted = True
+        await self.on_connect()
+
+    async def _refuse(self, code: CloseCode, reason: str) -> None:
+        await self.accept()
+        await self.close(code=int(code), reason=reason)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Forwarding a pushed frame touches no database: skip Channels' per-event
+        # hop to the thread that closes old DB connections (it dominates fan-out).
+        if message["type"] == realtime.FRAME_EVENT:
+            await self.notifications_frame(message)
+            return
+        await super().dispatch(message)
+
+    async def notifications_frame(self, event: dict[str, Any]) -> None:
+        """A frame pushed through the channel layer, already encoded once for every socket."""
+        await self.send(text_data=event["frame"])
+
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
+        # What a client that stopped reading has not taken waits in the server's
+        # memory. Anything it sends proves it is alive; past the budget without
+        # hearing from it, close the socket (4013): the page reconnects and syncs.
+        if self._closing_slow_client:
+            return
+        self._unheard_bytes += len(text_data or bytes_data or "")
+        if self._unheard_bytes > self._slow_client_bytes:
+            self._closing_slow_client = True
+            logger.info("Closing a socket %d bytes behind (user %s)", self._unheard_bytes, self.user)
+            await self.close(code=int(CloseCode.TOO_FAR_BEHIND), reason="too far behind; reconnect and sync")
+            return
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self._unheard_bytes = 0
+        size = len(text_data.encode("utf-8", "surrogatepass")) if text_data is not None else len(bytes_data or b"")
+        if size > self._max_frame_bytes:
+            reason = f"frames are limited to {self._max_frame_bytes} bytes"
+            await self.close(code=int(CloseCode.FRAME_TOO_BIG), reason=reason)
+            return
+        try:
+            message = protocol.parse_client_frame(text_data, bytes_data)
+        except ProtocolError as error:
+            if await self._within_rate_limit():
+                await self.send(text_data=error.frame())
+            return
+        if not self.is_free(message) and not await self._within_rate_limit():
+            return
+        try:
+            handler = getattr(self, f"handle_{message.type}", None) if message.type.isidentifier() else None
+            if handler is None:
+                raise ProtocolError("unknown_type", f"Unknown frame type {message.type[:40]!r}.", ref=message.ref)
+            try:
+                await handler(message)
+            except InvalidQuery as error:
+                raise ProtocolError("bad_field", str(error), ref=message.ref) from None
+        except ProtocolError as error:
+            await self.send(text_data=error.frame())
+
+    async def _within_rate_limit(self) -> bool:
+        """Spend a token; refuse the frame when the bucket is empty, and close on sustained abuse."""
+        if self._bucket.take():
+            self._refused_in_a_row = 0
+            return True
+        self._refused_in_a_row += 1
+        if self._refused_in_a_row == 1:  # one error per run of refusals, not one per frame
+            await self.send(text_data=protocol.error_frame("rate_limited", "Too many frames; slow down."))
+        elif self._refused_in_a_row >= self._close_after_refusals:
+            await self.close(code=int(CloseCode.RATE_LIMITED), reason="rate limited")
+        return False
+
+    async def handle_ping(self, message: ClientMessage) -> None:
+        """Heartbeat: proves the whole path is alive, refreshes group membership and the connection count."""
+        try:
+            await self._join_groups()
+            await connections.touch(self.user.pk, self.channel_name)
+        except Exception as exc:  # noqa: BLE001 - the layer loop reports and recovers outages
+            logger.debug("Refresh failed on ping: %s", exc)
+        await self.on_heartbeat()
+        await self.send_frame({"type": "pong", "ref": message.ref, **await self.pong_fields()})
+
+    async def _count_connection_in(self) -> bool:
+        """False when the user already has MAX_CONNECTIONS_PER_USER sockets open (anywhere)."""
+        limit = app_settings.MAX_CONNECTIONS_PER_USER
+        try:
+            count = await connections.add(self.user.pk, self.channel_name)
+        except Exception as exc:  # noqa: BLE001 - fail open: the limit protects, it must not lock people out
+            logger.warning("Could not count connections (%s); allowing this one", exc)
+            return True
+        self._counted = True
+        if limit is not None and count > limit:
+            await connections.remove(self.user.pk, self.channel_name)
+            self._counted = False
+            return False
+        return True
+
+    async def _wanted_groups(self) -> list[str]:
+        """The user's own group, this login session's, and the subclass's."""
+        groups = [realtime.user_group(self.user.pk)]
+        session = self.scope.get("session")
+        if self.scope.get("auth_method") != "token" and session is not None and session.session_key:
+            groups.append(realtime.session_group(session.session_key))
+        return [*groups, *await self.get_groups()]
+
+    async def notifications_control(self, event: dict[str, Any]) -> None:
+        """Account changes the socket must act on (see realtime.Control)."""
+        action = event["action"]
+        token_socket = self.scope.get("auth_method") == "token"
+        if action in {realtime.Control.LOGGED_OUT, realtime.Control.DEACTIVATED} or (
+            action == realtime.Control.TOKENS_REVOKED and token_socket
+        ):
+            await self.close(code=int(CloseCode.NOT_AUTHENTICATED), reason=action)
+        elif action == realtime.Control.GROUPS_CHANGED:
+            wanted = await self._wanted_groups()
+            for group in set(self.groups) - set(wanted):
+                await self.channel_layer.group_discard(group, self.channel_name)
+            self.groups = wanted
+            await self._join_groups()
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        # Leaving is best effort: with Redis down, groups and counts expire on their own.
+        try:
+            if self._counted:
+                await connections.remove(self.user.pk, self.channel_name)
+            for group in self.groups:
+                await self.channel_layer.group_discard(group, self.channel_name)
+        except Exception as exc:  # noqa: BLE001
+            logger.info("Could not leave groups on disconnect (%s); they will expire", type(exc).__name__)
+        if self._accepted:
+            await self.on_disconnect(message["code"])
+        raise StopConsumer
+
+    async def _join_groups(self) -> None:
+        for group in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def _receive_from_layer(self) -> dict[str, Any]:
+        """The next channel-layer message; across an outage, retry, re-join, and report recovery."""
+        delay = LAYER_RETRY_FIRST
+        lost = False
+        while True:
+            try:
+                message = await self.channel_layer.receive(self.channel_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any layer failure is an outage to ride out
+                if not lost:
+                    logger.warning("Channel layer lost (%s: %s); retrying", type(exc).__name__, exc)
+                lost = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, LAYER_RETRY_MAX)
+                if self.groups:
+                    try:
+                        await self._join_groups()
+                    except Exception:  # noqa: BLE001 - still down: keep waiting
+                        continue
+                    logger.info("Channel layer back; re-joined %d group(s)", len(self.groups))
+                    return {"type": "notifications.layer_recovered"}
+                continue
+            return message
+
+    async def notifications_layer_recovered(self, event: dict[str, Any]) -> None:
+        await self.on_layer_recovered()

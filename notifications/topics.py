@@ -1,0 +1,183 @@
+"""Topics: other apps' live channels on the one notifications socket.
+
+An app registers a topic with an authorization check; a page subscribes with
+parameters (``{"type": "subscribe", "topic": "presence.room", "params":
+{"room": "lobby"}}``); the server publishes to a topic and its parameters with
+one call, from any process, after commit when inside a transaction::
+
+    from notifications.topics import register_topic, publish
+
+    register_topic("builds.log", authorize=lambda user, params: user.is_staff)
+    publish("builds.log", {"build": 42}, {"line": "tests passed"})
+
+An unauthorized or unknown subscription gets an ``error`` frame, never data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from channels.db import database_sync_to_async
+from django.db import transaction
+
+from notifications import protocol, realtime
+from notifications.conf import app_settings
+from notifications.protocol import ClientMessage, ProtocolError
+
+if TYPE_CHECKING:
+    from notifications.live import LiveConsumer
+
+# Most topics one socket may follow at once, and the size of their parameters.
+MAX_SUBSCRIPTIONS = 20
+MAX_PARAMS_CHARS = 512
+
+Hook = Callable[["LiveConsumer", dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A registered topic. Hooks are coroutines called with (consumer, params)."""
+
+    name: str
+    authorize: Callable[[Any, dict[str, Any]], bool | Awaitable[bool]]
+    on_subscribe: Hook | None = None
+    on_unsubscribe: Hook | None = None
+    on_heartbeat: Hook | None = None
+
+
+class TopicRegistry:
+    """Topics by name; apps register theirs in ``AppConfig.ready()``."""
+
+    def __init__(self) -> None:
+        self._topics: dict[str, Topic] = {}
+
+    def register(self, topic: Topic) -> None:
+        if not topic.name or len(topic.name) > 64 or not all(c.isalnum() or c in "._-" for c in topic.name):
+            raise ValueError(f"Topic names use letters, digits, '.', '_' and '-' (at most 64): {topic.name!r}")
+        if topic.name in self._topics and self._topics[topic.name] != topic:
+            raise ValueError(f"Topic {topic.name!r} is already registered")
+        self._topics[topic.name] = topic
+
+    def get(self, name: str) -> Topic | None:
+        return self._topics.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._topics)
+
+
+registry = TopicRegistry()
+
+
+def register_topic(
+    name: str,
+    *,
+    authorize: Callable[[Any, dict[str, Any]], bool | Awaitable[bool]],
+    on_subscribe: Hook | None = None,
+    on_unsubscribe: Hook | None = None,
+    on_heartbeat: Hook | None = None,
+) -> Topic:
+    """Register a topic. ``authorize(user, params)`` may be sync (it runs in a thread) or async."""
+    topic = Topic(name, authorize, on_subscribe, on_unsubscribe, on_heartbeat)
+    registry.register(topic)
+    return topic
+
+
+def topic_group(name: str, params: dict[str, Any]) -> str:
+    """The channel-layer group of one topic with one set of parameters."""
+    digest = hashlib.sha256(f"{name}\n{_canonical(params)}".encode()).hexdigest()[:40]
+    return f"{app_settings.GROUP_PREFIX}.topic.{digest}"
+
+
+def topic_frame(name: str, params: dict[str, Any], data: Any) -> dict[str, Any]:
+    return {"type": "topic", "topic": name, "params": params, "data": data}
+
+
+def publish(name: str, params: dict[str, Any], data: Any) -> None:
+    """Send ``data`` to every subscriber of the topic with these params, after the transaction commits."""
+    group = topic_group(name, params)
+    frame = protocol.encode(topic_frame(name, params, data))
+    transaction.on_commit(lambda: realtime.publish([group], frame), robust=True)
+
+
+async def apublish(name: str, params: dict[str, Any], data: Any) -> bool:
+    """``publish`` for async code (consumer hooks): sends at once."""
+    event = {"type": realtime.FRAME_EVENT, "frame": protocol.encode(topic_frame(name, params, data))}
+    return await realtime.apublish_event([topic_group(name, params)], event)
+
+
+# --- used by the notifications consumer ------------------------------------------
+
+
+async def subscribe(consumer: LiveConsumer, message: ClientMessage) -> None:
+    topic, params = _topic_and_params(message)
+    group = topic_group(topic.name, params)
+    if group not in consumer.subscriptions:
+        if len(consumer.subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise ProtocolError("too_many_subscriptions", f"At most {MAX_SUBSCRIPTIONS} topics.", ref=message.ref)
+        if not await _authorized(topic, consumer.user, params):
+            raise ProtocolError(
+                "forbidden", f"Not allowed to follow {topic.name!r} with these params.", ref=message.ref
+            )
+        consumer.subscriptions[group] = (topic, params)
+        await consumer.join_group(group)
+    await consumer.send_frame({"type": "subscribed", "topic": topic.name, "params": params, "ref": message.ref})
+    if topic.on_subscribe is not None:
+        await topic.on_subscribe(consumer, params)
+
+
+async def unsubscribe(consumer: LiveConsumer, message: ClientMessage) -> None:
+    topic, params = _topic_and_params(message)
+    group = topic_group(topic.name, params)
+    if group in consumer.subscriptions:
+        await _leave(consumer, group)
+    await consumer.send_frame({"type": "unsubscribed", "topic": topic.name, "params": params, "ref": message.ref})
+
+
+async def unsubscribe_all(consumer: LiveConsumer) -> None:
+    for group in list(consumer.subscriptions):
+        await _leave(consumer, group)
+
+
+async def heartbeat(consumer: LiveConsumer) -> None:
+    for topic, params in list(consumer.subscriptions.values()):
+        if topic.on_heartbeat is not None:
+            await topic.on_heartbeat(consumer, params)
+
+
+async def _leave(consumer: LiveConsumer, group: str) -> None:
+    topic, params = consumer.subscriptions.pop(group)
+    await consumer.leave_group(group)
+    if topic.on_unsubscribe is not None:
+        await topic.on_unsubscribe(consumer, params)
+
+
+async def _authorized(topic: Topic, user: Any, params: dict[str, Any]) -> bool:
+    if inspect.iscoroutinefunction(topic.authorize):
+        return bool(await topic.authorize(user, params))
+    return bool(await database_sync_to_async(topic.authorize)(user, params))
+
+
+def _topic_and_params(message: ClientMessage) -> tuple[Topic, dict[str, Any]]:
+    name = message.fields.get("topic")
+    params = message.fields.get("params", {})
+    if not isinstance(name, str):
+        raise ProtocolError("bad_field", "'topic' must be a string.", ref=message.ref)
+    topic = registry.get(name)
+    if topic is None:
+        raise ProtocolError("unknown_topic", f"No topic {name[:64]!r}.", ref=message.ref)
+    if not isinstance(params, dict) or not all(
+        isinstance(k, str) and (v is None or isinstance(v, (str, int, bool))) for k, v in params.items()
+    ):
+        raise ProtocolError("bad_field", "'params' must be an object of strings, numbers or booleans.", ref=message.ref)
+    if len(_canonical(params)) > MAX_PARAMS_CHARS:
+        raise ProtocolError("bad_field", f"'params' must be at most {MAX_PARAMS_CHARS} characters.", ref=message.ref)
+    return topic, params
+
+
+def _canonical(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, separators=(",", ":"))
