@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 from notifications.audience import EVERYONE
 
 if TYPE_CHECKING:
-    from notifications.services import anotify, notify
+    from notifications.services import anotify, is_connected, notify
 
-__all__ = ["EVERYONE", "anotify", "notify"]
+__all__ = ["EVERYONE", "anotify", "is_connected", "notify"]
 
 
 def __getattr__(name: str) -> Any:
     # Imported lazily: services imports models, which need the app registry.
-    if name in {"notify", "anotify"}:
+    if name in {"notify", "anotify", "is_connected"}:
         from notifications import services
 
         return getattr(services, name)

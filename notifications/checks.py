@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+from django.utils.module_loading import import_string
 
 from notifications.conf import DEFAULTS, app_settings
 
@@ -56,6 +57,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="notifications.E007",
             )
         )
+    errors += _route_errors(raw.get("WEBSOCKET_ROUTES", DEFAULTS["WEBSOCKET_ROUTES"]))
     origins = raw.get("ALLOWED_ORIGINS")
     if origins is not None and (isinstance(origins, str) or not all(isinstance(o, str) for o in origins)):
         errors.append(
@@ -82,3 +84,25 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[Warning 
             )
         ]
     return []
+
+
+def _route_errors(routes: Any) -> list[Error]:
+    """Each WEBSOCKET_ROUTES entry must import and export a list ``websocket_urlpatterns``."""
+    if isinstance(routes, str) or not isinstance(routes, (list, tuple)):
+        return [Error("NOTIFICATIONS['WEBSOCKET_ROUTES'] must be a list of module paths.", id="notifications.E009")]
+    errors = []
+    for module in routes:
+        try:
+            patterns = import_string(f"{module}.websocket_urlpatterns")
+        except ImportError as exc:
+            errors.append(
+                Error(
+                    f"NOTIFICATIONS['WEBSOCKET_ROUTES'] lists {module!r}, which has no websocket_urlpatterns ({exc}).",
+                    hint="Give the app a routing.py with `websocket_urlpatterns = [path(...)]`, or fix the path.",
+                    id="notifications.E010",
+                )
+            )
+            continue
+        if not isinstance(patterns, (list, tuple)):
+            errors.append(Error(f"{module}.websocket_urlpatterns must be a list.", id="notifications.E010"))
+    return errors

@@ -48,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     # Sockets one user may have open at once (tabs and devices, across all
     # server processes); one more is closed with 4409. None: no limit.
     "MAX_CONNECTIONS_PER_USER": 20,
+    # Modules whose `websocket_urlpatterns` the project serves, in order. Add an
+    # app's routing module here instead of editing asgi.py.
+    "WEBSOCKET_ROUTES": ["notifications.routing"],
     # Seconds a socket token (for non-browser clients) stays valid.
     "TOKEN_TTL": 300,
 }

@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any
 
-from notifications import realtime
+from notifications import sharedstate
 
 logger = logging.getLogger(__name__)
 
@@ -22,11 +22,8 @@ _local: dict[int, dict[str, float]] = {}
 
 
 def _redis_and_key(user_id: int) -> tuple[Any, str] | None:
-    layer = realtime.layer()
-    connection = getattr(layer, "connection", None)  # channels_redis: the current loop's client
-    if connection is None:
-        return None
-    return connection(0), f"{layer.prefix}notifications:sockets:{user_id}"
+    redis = sharedstate.redis_client()
+    return None if redis is None else (redis, sharedstate.key("notifications", "sockets", user_id))
 
 
 async def add(user_id: int, channel_name: str) -> int:
@@ -69,3 +66,13 @@ async def remove(user_id: int, channel_name: str) -> None:
         return
     redis, key = target
     await redis.zrem(key, channel_name)
+
+
+async def count(user_id: int) -> int:
+    """How many sockets the user has open now, across every process."""
+    now = time.time()
+    target = _redis_and_key(user_id)
+    if target is None:
+        return sum(1 for expires in _local.get(user_id, {}).values() if expires >= now)
+    redis, key = target
+    return int(await redis.zcount(key, now, "+inf"))

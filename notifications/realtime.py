@@ -135,6 +135,13 @@ def _warn_failed(groups: Sequence[str], exc: BaseException) -> None:
     )
 
 
+def run_on_publisher(coroutine: Any, timeout: float | None = None) -> Any:
+    """Run a coroutine on the publisher's event loop from sync code and wait (bounded) for its result."""
+    return _publisher.submit(coroutine).result(
+        timeout if timeout is not None else float(app_settings.PUSH_TIMEOUT) + 0.5
+    )
+
+
 class _LoopThread:
     """An event loop in a daemon thread, created on first use and again after fork."""
 

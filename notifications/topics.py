@@ -41,11 +41,19 @@ Hook = Callable[["LiveConsumer", dict[str, Any]], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Topic:
-    """A registered topic. Hooks are coroutines called with (consumer, params)."""
+    """A registered topic. Hooks are coroutines called with (consumer, params):
+
+    ``on_subscribe`` before the socket joins the topic's group (announce it: the
+    subscriber does not hear its own announcement); ``welcome`` right after it
+    joined (send it the current state: nothing later can be missed);
+    ``on_unsubscribe`` after it left (also when the socket closes);
+    ``on_heartbeat`` on each of its pings.
+    """
 
     name: str
     authorize: Callable[[Any, dict[str, Any]], bool | Awaitable[bool]]
     on_subscribe: Hook | None = None
+    welcome: Hook | None = None
     on_unsubscribe: Hook | None = None
     on_heartbeat: Hook | None = None
 
@@ -78,11 +86,12 @@ def register_topic(
     *,
     authorize: Callable[[Any, dict[str, Any]], bool | Awaitable[bool]],
     on_subscribe: Hook | None = None,
+    welcome: Hook | None = None,
     on_unsubscribe: Hook | None = None,
     on_heartbeat: Hook | None = None,
 ) -> Topic:
-    """Register a topic. ``authorize(user, params)`` may be sync (it runs in a thread) or async."""
-    topic = Topic(name, authorize, on_subscribe, on_unsubscribe, on_heartbeat)
+    """Register a topic (see Topic for hooks). ``authorize(user, params)``: sync (run in a thread) or async."""
+    topic = Topic(name, authorize, on_subscribe, welcome, on_unsubscribe, on_heartbeat)
     registry.register(topic)
     return topic
 
@@ -123,11 +132,13 @@ async def subscribe(consumer: LiveConsumer, message: ClientMessage) -> None:
             raise ProtocolError(
                 "forbidden", f"Not allowed to follow {topic.name!r} with these params.", ref=message.ref
             )
+        if topic.on_subscribe is not None:
+            await topic.on_subscribe(consumer, params)
         consumer.subscriptions[group] = (topic, params)
         await consumer.join_group(group)
     await consumer.send_frame({"type": "subscribed", "topic": topic.name, "params": params, "ref": message.ref})
-    if topic.on_subscribe is not None:
-        await topic.on_subscribe(consumer, params)
+    if topic.welcome is not None:
+        await topic.welcome(consumer, params)
 
 
 async def unsubscribe(consumer: LiveConsumer, message: ClientMessage) -> None:

@@ -13,11 +13,12 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from notifications.auth import NotificationsAuthStack  # noqa: E402
-from notifications.routing import websocket_urlpatterns  # noqa: E402
+from notifications.routing import websocket_routes  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": NotificationsAuthStack(URLRouter(websocket_urlpatterns)),
+        # Every app listed in NOTIFICATIONS["WEBSOCKET_ROUTES"]: adding one needs no edit here.
+        "websocket": NotificationsAuthStack(URLRouter(websocket_routes())),
     }
 )

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "notifications",
+    "presence",
 ]
 
 MIDDLEWARE = [
@@ -213,6 +214,16 @@ LOGGING = {
 # Keys and defaults: see the README. NOTIFICATIONS_JSON (a JSON object) sets
 # them from the environment, e.g. NOTIFICATIONS_JSON='{"PUSH_TIMEOUT": 0.5}'.
 try:
-    NOTIFICATIONS: dict[str, object] = json.loads(os.environ.get("NOTIFICATIONS_JSON", "{}"))
+    NOTIFICATIONS: dict[str, object] = {
+        # The apps whose WebSocket routes are served (see docs/extending.md).
+        "WEBSOCKET_ROUTES": ["notifications.routing"],
+        **json.loads(os.environ.get("NOTIFICATIONS_JSON", "{}")),
+    }
 except ValueError as exc:
     raise ImproperlyConfigured(f"NOTIFICATIONS_JSON is not valid JSON: {exc}") from None
+
+# The presence app (who is online, per room). PRESENCE_JSON sets it from the environment.
+try:
+    PRESENCE: dict[str, object] = json.loads(os.environ.get("PRESENCE_JSON", "{}"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"PRESENCE_JSON is not valid JSON: {exc}") from None

@@ -31,7 +31,9 @@ def _redis_channel_layer(redis_server: RedisServer) -> Iterator[None]:
         yield
 
 
-def start_daphne(redis: RedisServer, *, capacity: int = 100, notifications: dict | None = None) -> DaphneServer:
+def start_daphne(
+    redis: RedisServer, *, capacity: int = 100, notifications: dict | None = None, env: dict | None = None
+) -> DaphneServer:
     """Daphne serving the project on a free port, on the test database and the given Redis."""
     return DaphneServer.start(
         env={
@@ -40,6 +42,7 @@ def start_daphne(redis: RedisServer, *, capacity: int = 100, notifications: dict
             "DEBUG": "0",
             "SECRET_KEY": settings.SECRET_KEY,
             "NOTIFICATIONS_JSON": json.dumps(notifications or {}),
+            **(env or {}),
         }
     )
 

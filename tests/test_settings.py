@@ -127,3 +127,16 @@ def test_production_refuses_to_start_without_a_secret_key() -> None:
     result = deploy_check({"SECRET_KEY": ""})
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("routes", "check_id"),
+    [
+        ("notifications.routing", "notifications.E009"),
+        (["no.such.module"], "notifications.E010"),
+        (["json"], "notifications.E010"),
+    ],
+)
+def test_misconfigured_websocket_routes_are_check_errors(routes, check_id) -> None:
+    with override_settings(NOTIFICATIONS={"WEBSOCKET_ROUTES": routes}):
+        assert check_id in check_ids()

@@ -15,6 +15,7 @@ from notifications.services.inbox import (
     parse_inbox_query,
     unread_count,
 )
+from notifications.services.online import is_connected
 from notifications.services.payload import serialize
 from notifications.services.sending import anotify, notify
 from notifications.services.sync import InboxState, SyncResult, inbox_state, make_cursor, parse_cursor, sync
@@ -30,6 +31,7 @@ __all__ = [
     "delete",
     "inbox",
     "inbox_state",
+    "is_connected",
     "make_cursor",
     "mark_all_read",
     "mark_read",

@@ -7,7 +7,7 @@
 //
 // Events (CustomEvent, dispatched on the client and on `document`, all named
 // "notifications:<name>"): open, message, sent, error, close, state, count,
-// notification, reset, read-state. See docs/client.md.
+// notification, reset, read-state, topic. See docs/client.md.
 
 const STATES = ["CONNECTING", "OPEN", "CLOSING", "CLOSED"];
 
@@ -34,6 +34,13 @@ const DEFAULTS = {
   maxBackoffMs: 30000,
 };
 
+function topicKey(topic, params) {
+  const sorted = Object.keys(params || {})
+    .sort()
+    .map((key) => [key, params[key]]);
+  return `${topic}\n${JSON.stringify(sorted)}`;
+}
+
 function cursorId(cursor) {
   if (!cursor) return 0;
   const id = Number(String(cursor).split(".")[1]);
@@ -57,6 +64,7 @@ export class NotificationClient extends EventTarget {
     this.behind = false;
     this.syncing = false;
     this.timers = {};
+    this.subscriptions = new Map(); // topicKey -> {topic, params, handler}
   }
 
   /** "CONNECTING" | "OPEN" | "CLOSING" | "CLOSED", as the WebSocket reports it. */
@@ -118,6 +126,21 @@ export class NotificationClient extends EventTarget {
     return this.send({ type: "sync", cursor: this.cursor });
   }
 
+  /**
+   * Follow another app's topic on this socket; `handler(data, frame)` gets each event.
+   * Survives reconnects (the client subscribes again). Returns a function that unsubscribes.
+   */
+  subscribe(topic, params, handler) {
+    this.subscriptions.set(topicKey(topic, params), { topic, params, handler });
+    this.send({ type: "subscribe", topic, params });
+    return () => this.unsubscribe(topic, params);
+  }
+
+  unsubscribe(topic, params) {
+    this.subscriptions.delete(topicKey(topic, params));
+    this.send({ type: "unsubscribe", topic, params });
+  }
+
   markRead(ids) {
     return this.send({ type: "mark_read", ids: [...ids] });
   }
@@ -139,7 +162,14 @@ export class NotificationClient extends EventTarget {
         this.attempt = 0;
         this.setCount(frame.unread_count);
         this.sync();
+        for (const { topic, params } of this.subscriptions.values()) this.send({ type: "subscribe", topic, params });
         break;
+      case "topic": {
+        const subscription = this.subscriptions.get(topicKey(frame.topic, frame.params));
+        if (subscription) subscription.handler(frame.data, frame);
+        this.emit("topic", { ...frame });
+        break;
+      }
       case "notification":
         this.show([frame.notification], "live");
         if (!frame.notification.read) this.setCount((this.unreadCount || 0) + 1);

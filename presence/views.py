@@ -1,0 +1,16 @@
+"""The demo page: who is in a room, live."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+
+from presence.topic import ROOM
+
+
+@login_required
+def room(request: HttpRequest, name: str = "lobby") -> HttpResponse:
+    if not ROOM.match(name):
+        return HttpResponseBadRequest("Room names are lowercase letters, digits, '-' and '_'.")
+    return render(request, "presence/room.html", {"room": name, "presence_params": {"room": name}})
