@@ -250,3 +250,20 @@ def test_desktop_notifications_only_after_the_person_turns_them_on(browser, daph
     assert tab.page.evaluate("window.__desktop") == [{"title": "After opting in", "body": "shown on the desktop"}]
     assert tab.errors == []
     context.close()
+
+
+def test_presence_page_shows_who_is_here_live(browser, daphne, alice, bob) -> None:
+    alice_context = signed_in_context(browser, daphne, alice)
+    bob_context = signed_in_context(browser, daphne, bob)
+    mine = Tab(alice_context, daphne).open("/presence/lobby/")
+    mine.page.wait_for_selector('[data-presence-people] [data-user-id]:has-text("alice")')
+    theirs = Tab(bob_context, daphne).open("/presence/lobby/")
+    mine.page.wait_for_selector('[data-presence-people] li:has-text("bob")')
+    theirs.page.wait_for_selector('[data-presence-people] li:has-text("alice")')
+    mine.page.screenshot(path=str(SCREENSHOTS / "presence.png"))
+    theirs.page.close()
+    mine.page.wait_for_selector('[data-presence-people] li:has-text("bob")', state="detached")
+    assert mine.page.locator("[data-presence-log]").text_content().count("bob joined") == 1
+    assert mine.errors == []
+    alice_context.close()
+    bob_context.close()

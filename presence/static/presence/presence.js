@@ -13,6 +13,7 @@ function render() {
       .map((user) => {
         const item = document.createElement("li");
         item.dataset.userId = String(user.id);
+        item.dataset.initial = user.username.slice(0, 1);
         item.textContent = user.username;
         return item;
       }),
