@@ -90,13 +90,10 @@ def publish_event(groups: Sequence[str], event: dict[str, Any]) -> bool:
     """Send a channel-layer event from sync code; returns within PUSH_TIMEOUT (plus a margin)."""
     if not groups:
         return True
-    timeout = float(app_settings.PUSH_TIMEOUT)
-    future = _publisher.submit(apublish_event(groups, event))
     try:
-        return future.result(timeout + 0.5)
+        return run_on_publisher(apublish_event(groups, event))
     except FutureTimeout:
-        future.cancel()
-        _warn_failed(groups, TimeoutError(f"no answer within {timeout} s"))
+        _warn_failed(groups, TimeoutError(f"no answer within {app_settings.PUSH_TIMEOUT} s"))
         return False
 
 
@@ -118,7 +115,7 @@ def layer_problem() -> str | None:
         await asyncio.wait_for(channel_layer.group_send(f"{app_settings.GROUP_PREFIX}.healthz", event), timeout)
 
     try:
-        _publisher.submit(probe()).result(timeout + 0.5)
+        run_on_publisher(probe())
     except Exception as exc:  # noqa: BLE001 - every failure is reported the same way
         logger.warning("Channel layer health check failed: %s: %s", type(exc).__name__, exc)
         return type(exc).__name__
@@ -135,11 +132,17 @@ def _warn_failed(groups: Sequence[str], exc: BaseException) -> None:
     )
 
 
-def run_on_publisher(coroutine: Any, timeout: float | None = None) -> Any:
-    """Run a coroutine on the publisher's event loop from sync code and wait (bounded) for its result."""
-    return _publisher.submit(coroutine).result(
-        timeout if timeout is not None else float(app_settings.PUSH_TIMEOUT) + 0.5
-    )
+def run_on_publisher(coroutine: Any) -> Any:
+    """Run a coroutine on the publisher's event loop from sync code; wait PUSH_TIMEOUT (plus a margin).
+
+    Raises concurrent.futures.TimeoutError (after cancelling it) when it takes longer.
+    """
+    future = _publisher.submit(coroutine)
+    try:
+        return future.result(float(app_settings.PUSH_TIMEOUT) + 0.5)
+    except FutureTimeout:
+        future.cancel()
+        raise
 
 
 class _LoopThread:
