@@ -91,11 +91,6 @@ def ack_frame(ref: Any, **fields: Any) -> str:
     return encode({"type": "ack", "ref": ref, **fields})
 
 
-def pong_frame(ref: Any, *, latest_cursor: str | None, unread_count: int) -> str:
-    """Heartbeat answer with the inbox's newest cursor and count, so a page can tell it missed something."""
-    return encode({"type": "pong", "ref": ref, "latest_cursor": latest_cursor, "unread_count": unread_count})
-
-
 def sync_frame(
     ref: Any,
     *,
