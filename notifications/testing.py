@@ -113,9 +113,15 @@ class RedisServer:
             }
         }
 
-    def env(self, *, capacity: int = 100) -> dict[str, str]:
-        """Environment variables that point a project process (Daphne, manage.py) at this server."""
-        return {"REDIS_URL": self.url, "REDIS_PREFIX": self.prefix, "REDIS_CAPACITY": str(capacity)}
+    def env(self, *, capacity: int | None = None) -> dict[str, str]:
+        """Environment variables that point a project process (Daphne, manage.py) at this server.
+
+        ``capacity`` (for fault tests) caps every channel, the process channel included.
+        """
+        env = {"REDIS_URL": self.url, "REDIS_PREFIX": self.prefix}
+        if capacity is not None:
+            env.update(REDIS_CAPACITY=str(capacity), REDIS_PROCESS_CAPACITY=str(capacity))
+        return env
 
 
 def database_url(settings_dict: Mapping[str, Any]) -> str:

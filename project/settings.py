@@ -169,6 +169,10 @@ if REDIS_URL:
                 # Messages a channel holds before channels-redis drops new ones (silently;
                 # pages recover dropped notifications through sync).
                 "capacity": int(os.environ.get("REDIS_CAPACITY", "100")),
+                # All sockets of one Daphne process share one Redis list (the process
+                # channel "specific.<id>!"): a group send to 1,000 of them puts 1,000
+                # messages there at once. Size it for a process, not for one socket.
+                "channel_capacity": {"specific.*": int(os.environ.get("REDIS_PROCESS_CAPACITY", "100000"))},
                 # Long-lived sockets must not silently fall out of their groups.
                 "group_expiry": 7 * 86400,
             },

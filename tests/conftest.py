@@ -32,7 +32,7 @@ def _redis_channel_layer(redis_server: RedisServer) -> Iterator[None]:
 
 
 def start_daphne(
-    redis: RedisServer, *, capacity: int = 100, notifications: dict | None = None, env: dict | None = None
+    redis: RedisServer, *, capacity: int | None = None, notifications: dict | None = None, env: dict | None = None
 ) -> DaphneServer:
     """Daphne serving the project on a free port, on the test database and the given Redis."""
     return DaphneServer.start(
