@@ -146,6 +146,9 @@ class DaphneServer:
     env: dict[str, str]
     application: str = "project.asgi:application"
     port: int = field(default_factory=free_port)
+    # As recommended for production (README): a listen backlog and a handshake
+    # timeout that survive every page reconnecting at once after a restart.
+    options: tuple[str, ...] = ("--websocket_connect_timeout", "30")
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
 
@@ -158,7 +161,8 @@ class DaphneServer:
     def resume(self) -> None:
         """Start (or start again) the process on the same port."""
         self.log = Path(tempfile.mkstemp(prefix="daphne-", suffix=".log")[1])
-        args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), self.application]
+        endpoint = f"tcp:port={self.port}:interface=127.0.0.1:backlog=4096"
+        args = [sys.executable, "-m", "daphne", "-e", endpoint, *self.options, self.application]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(args, cwd=PROJECT_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         try:
