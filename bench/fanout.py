@@ -173,6 +173,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="a few seconds, for CI")
     parser.add_argument("--database-url", default=None, help="an empty database (default: a temporary SQLite)")
+    parser.add_argument("--servers", default="bare,stock,ours", help="which to run, comma-separated")
+    parser.add_argument("--workloads", default="broadcast,targeted,storm", help="which to run, comma-separated")
     args = parser.parse_args()
     sizes = (
         {"broadcast": [50], "rate": 10, "seconds": 2, "targeted": 50, "trate": 100, "storm": 100, "sender": 1}
@@ -326,18 +328,15 @@ def main() -> int:
         proc.wait(10)
         return result
 
-    for n in sizes["broadcast"]:
+    servers = args.servers.split(",")
+    plan = [(n, f"broadcast {n}") for n in sizes["broadcast"]] if "broadcast" in args.workloads else []
+    plan += [(sizes["targeted"], "targeted")] if "targeted" in args.workloads else []
+    plan += [(sizes["storm"], "storm")] if "storm" in args.workloads else []
+    for n, workload in plan:
         for kind in ("bare", "stock", "ours"):
-            results.append(run_ours(n, f"broadcast {n}") if kind == "ours" else run_plain(kind, n, f"broadcast {n}"))
-            print(results[-1].row(), flush=True)
-    for kind in ("bare", "stock", "ours"):
-        n = sizes["targeted"]
-        results.append(run_ours(n, "targeted") if kind == "ours" else run_plain(kind, n, "targeted"))
-        print(results[-1].row(), flush=True)
-    for kind in ("bare", "stock", "ours"):
-        n = sizes["storm"]
-        results.append(run_ours(n, "storm") if kind == "ours" else run_plain(kind, n, "storm"))
-        print(results[-1].row(), flush=True)
+            if kind in servers:
+                results.append(run_ours(n, workload) if kind == "ours" else run_plain(kind, n, workload))
+                print(results[-1].row(), flush=True)
 
     calls, started = 0, time.monotonic()
     while time.monotonic() - started < sizes["sender"]:

@@ -29,7 +29,7 @@ class NotificationConsumer(LiveConsumer):
     async def get_groups(self) -> list[str]:
         group_ids = await database_sync_to_async(services.auth_group_ids)(self.user)
         auth_groups = [realtime.auth_group_group(group_id) for group_id in group_ids]
-        return [*auth_groups, realtime.everyone_group(), *self.subscriptions]
+        return [*auth_groups, realtime.everyone_group(), *self.subscriptions]  # shared per process
 
     async def on_connect(self) -> None:
         # Counted after joining: nothing committed from here on can be missed.

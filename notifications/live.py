@@ -33,7 +33,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 
-from notifications import connections, protocol, realtime
+from notifications import connections, fanout, protocol, realtime
 from notifications.conf import app_settings
 from notifications.exceptions import InvalidQuery
 from notifications.protocol import ClientMessage, CloseCode, ProtocolError
@@ -100,15 +100,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await realtime.apublish_event([group], {"type": realtime.FRAME_EVENT, "frame": protocol.encode(frame)})
 
     async def join_group(self, group: str) -> None:
-        """Join a group now (and again after outages and regrouping)."""
-        if group not in self.groups:
-            self.groups.append(group)
-        await self.channel_layer.group_add(group, self.channel_name)
+        """Receive the group's frames and events from now on (through the process's shared subscription)."""
+        self.shared_groups.add(group)
+        await fanout.hub(self.channel_layer).add(group, self)
 
     async def leave_group(self, group: str) -> None:
-        if group in self.groups:
-            self.groups.remove(group)
-        await self.channel_layer.group_discard(group, self.channel_name)
+        self.shared_groups.discard(group)
+        await fanout.hub(self.channel_layer).remove(group, self)
 
     # --- the plumbing ----------------------------------------------------------------
 
@@ -130,6 +128,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self._close_after_refusals = int(limit["CLOSE_AFTER"])
         self._counted = False  # in the per-user connection count
         self._accepted = False
+        self.shared_groups: set[str] = set()  # get_groups(): joined once per process (see fanout.py)
         with contextlib.suppress(StopConsumer):
             await await_many_dispatch([receive, self._receive_from_layer], self.dispatch)
 
@@ -149,9 +148,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if not await self._count_connection_in():
             await self._refuse(CloseCode.TOO_MANY_CONNECTIONS, "too many open connections")
             return
-        self.groups = await self._wanted_groups()
+        self.groups = self._personal_groups()
         try:
             await self._join_groups()
+            for group in await self.get_groups():
+                await self.join_group(group)
         except Exception as exc:  # noqa: BLE001
             # Serve anyway: the layer loop re-joins the groups once the layer is back.
             logger.warning("Channel layer unavailable at connect (%s); live delivery resumes with it", exc)
@@ -231,6 +232,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """Heartbeat: proves the whole path is alive, refreshes group membership and the connection count."""
         try:
             await self._join_groups()
+            await fanout.hub(self.channel_layer).refresh()
             await connections.touch(self.user.pk, self.channel_name)
         except Exception as exc:  # noqa: BLE001 - the layer loop reports and recovers outages
             logger.debug("Refresh failed on ping: %s", exc)
@@ -252,13 +254,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return False
         return True
 
-    async def _wanted_groups(self) -> list[str]:
-        """The user's own group, this login session's, and the subclass's."""
+    def _personal_groups(self) -> list[str]:
+        """Groups on this socket's own channel: the user's (targeted frames, control events) and the session's."""
         groups = [realtime.user_group(self.user.pk)]
         session = self.scope.get("session")
         if self.scope.get("auth_method") != "token" and session is not None and session.session_key:
             groups.append(realtime.session_group(session.session_key))
-        return [*groups, *await self.get_groups()]
+        return groups
 
     async def notifications_control(self, event: dict[str, Any]) -> None:
         """Account changes the socket must act on (see realtime.Control)."""
@@ -269,17 +271,19 @@ class LiveConsumer(AsyncWebsocketConsumer):
         ):
             await self.close(code=int(CloseCode.NOT_AUTHENTICATED), reason=action)
         elif action == realtime.Control.GROUPS_CHANGED:
-            wanted = await self._wanted_groups()
-            for group in set(self.groups) - set(wanted):
-                await self.channel_layer.group_discard(group, self.channel_name)
-            self.groups = wanted
-            await self._join_groups()
+            wanted = set(await self.get_groups())
+            for group in self.shared_groups - wanted:
+                await self.leave_group(group)
+            for group in wanted - self.shared_groups:
+                await self.join_group(group)
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         # Leaving is best effort: with Redis down, groups and counts expire on their own.
         try:
             if self._counted:
                 await connections.remove(self.user.pk, self.channel_name)
+            for group in list(self.shared_groups):
+                await self.leave_group(group)
             for group in self.groups:
                 await self.channel_layer.group_discard(group, self.channel_name)
         except Exception as exc:  # noqa: BLE001

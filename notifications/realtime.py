@@ -77,9 +77,9 @@ async def apublish_event(groups: Sequence[str], event: dict[str, Any]) -> bool:
     if channel_layer is None or not groups:
         return channel_layer is not None
     try:
-        await asyncio.wait_for(
-            asyncio.gather(*(channel_layer.group_send(group, event) for group in groups)), app_settings.PUSH_TIMEOUT
-        )
+        # Each copy names its group: a process's fan-out routes it to that group's sockets.
+        sends = (channel_layer.group_send(group, {**event, "group": group}) for group in groups)
+        await asyncio.wait_for(asyncio.gather(*sends), app_settings.PUSH_TIMEOUT)
     except Exception as exc:  # noqa: BLE001 - any layer failure must not fail the caller
         _warn_failed(groups, exc)
         return False
