@@ -66,7 +66,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return True
 
     async def get_groups(self) -> list[str]:
-        """Channel-layer groups to join besides the user's own (re-read when their auth groups change)."""
+        """Groups to follow besides the user's own (re-read when their auth groups change).
+
+        Joined once per process and fanned out locally (see fanout.py): frames sent to
+        them go to the socket as they are; other event types go to the matching handler.
+        """
         return []
 
     async def on_connect(self) -> None:
