@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RETRY_FIRST, RETRY_MAX = 0.5, 5.0
 # Re-join every group this often: Redis forgets memberships when it restarts,
 # and channels-redis expires them after `group_expiry`.
 REFRESH_SECONDS = 30.0
@@ -78,24 +77,14 @@ class LocalFanout:
             self._joined.add(group)
 
     async def _receive_loop(self) -> None:
-        delay = RETRY_FIRST
         while True:
-            try:
-                message = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - an outage to ride out
-                logger.warning("Fan-out lost the channel layer (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
-                try:
-                    await self.refresh(force=True)
-                except Exception:  # noqa: BLE001 - still down
-                    continue
-                delay = RETRY_FIRST
+            message = await realtime.receive_or_recover(
+                self.layer, self.channel, lambda: self.refresh(force=True), who="The fan-out"
+            )
+            if message is None:
                 await self._tell_all_recovered()
-                continue
-            await self._deliver(message)
+            else:
+                await self._deliver(message)
 
     async def _deliver(self, message: dict[str, Any]) -> None:
         """A frame goes out as it is; any other event type is dispatched to each consumer's handler."""

@@ -23,7 +23,6 @@ URL kwargs are in ``self.scope["url_route"]["kwargs"]``. See docs/extending.md.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from typing import Any, ClassVar
@@ -41,9 +40,6 @@ from notifications.ratelimit import TokenBucket
 from notifications.security import origin_allowed
 
 logger = logging.getLogger(__name__)
-
-# Seconds between attempts to reach a channel layer that failed (doubling, capped).
-LAYER_RETRY_FIRST, LAYER_RETRY_MAX = 0.5, 5.0
 
 __all__ = ["ClientMessage", "CloseCode", "LiveConsumer", "ProtocolError"]
 
@@ -301,29 +297,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
 
     async def _receive_from_layer(self) -> dict[str, Any]:
-        """The next channel-layer message; across an outage, retry, re-join, and report recovery."""
-        delay = LAYER_RETRY_FIRST
-        lost = False
-        while True:
-            try:
-                message = await self.channel_layer.receive(self.channel_name)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - any layer failure is an outage to ride out
-                if not lost:
-                    logger.warning("Channel layer lost (%s: %s); retrying", type(exc).__name__, exc)
-                lost = True
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, LAYER_RETRY_MAX)
-                if self.groups:
-                    try:
-                        await self._join_groups()
-                    except Exception:  # noqa: BLE001 - still down: keep waiting
-                        continue
-                    logger.info("Channel layer back; re-joined %d group(s)", len(self.groups))
-                    return {"type": "notifications.layer_recovered"}
-                continue
-            return message
+        """The next channel-layer message; after an outage, a "recovered" event (groups re-joined)."""
+        message = await realtime.receive_or_recover(
+            self.channel_layer, self.channel_name, self._join_groups, who="A socket"
+        )
+        return message if message is not None else {"type": "notifications.layer_recovered"}
 
     async def notifications_layer_recovered(self, event: dict[str, Any]) -> None:
         await self.on_layer_recovered()

@@ -17,7 +17,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -130,6 +130,35 @@ def _warn_failed(groups: Sequence[str], exc: BaseException) -> None:
         type(exc).__name__,
         exc or "timed out",
     )
+
+
+# Seconds between attempts to reach a channel layer that failed (doubling, capped).
+RETRY_FIRST, RETRY_MAX = 0.5, 5.0
+
+
+async def receive_or_recover(
+    channel_layer: BaseChannelLayer, channel: str, rejoin: Callable[[], Awaitable[None]], *, who: str
+) -> dict[str, Any] | None:
+    """The next message on ``channel``; across a layer outage, retry with backoff until ``rejoin``
+    (re-joining the groups a Redis restart forgot) succeeds, then None: "events may have been lost"."""
+    delay, lost = RETRY_FIRST, False
+    while True:
+        try:
+            return await channel_layer.receive(channel)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any layer failure is an outage to ride out
+            if not lost:
+                logger.warning("%s lost the channel layer (%s: %s); retrying", who, type(exc).__name__, exc)
+            lost = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
+            try:
+                await rejoin()
+            except Exception:  # noqa: BLE001 - still down: keep waiting
+                continue
+            logger.info("%s: channel layer back, groups re-joined", who)
+            return None
 
 
 def run_on_publisher(coroutine: Any) -> Any:
