@@ -61,28 +61,18 @@ def main() -> int:
     workdir = tempfile.mkdtemp(prefix="chaos-")
     setup_django(args.database_url or f"sqlite:///{Path(workdir) / 'chaos.sqlite3'}")
 
-    from django.conf import settings
     from django.contrib.auth.models import Group, User
-    from django.db import connection
     from django.test import override_settings
 
     from notifications import EVERYONE, notify
     from notifications.models import Delivery, Notification
     from notifications.pyclient import LiveInbox
-    from notifications.testing import DaphneServer, RedisServer, database_url, session_cookie
+    from notifications.testing import DaphneServer, RedisServer, project_env, session_cookie
 
     redis = RedisServer.private()
     layers = override_settings(CHANNEL_LAYERS=redis.channel_layers(), NOTIFICATIONS={"PUSH_TIMEOUT": 0.3})
     layers.enable()
-    server = DaphneServer.start(
-        env={
-            "DATABASE_URL": database_url(connection.settings_dict),
-            **redis.env(),
-            "DEBUG": "0",
-            "SECRET_KEY": settings.SECRET_KEY,
-            "LOG_LEVEL": "ERROR",
-        }
-    )
+    server = DaphneServer.start(env=project_env(redis, LOG_LEVEL="ERROR"))
     groups = [Group.objects.get_or_create(name=f"chaos-{i}")[0] for i in range(3)]
     users = []
     for i in range(args.users):

@@ -213,7 +213,7 @@ def main() -> int:
     from django.db import connection
 
     from notifications import notify
-    from notifications.testing import DaphneServer, database_url, free_port, port_open, wait_until
+    from notifications.testing import DaphneServer, free_port, port_open, project_env, wait_until
 
     call_command("migrate", verbosity=0)
     most = max([*sizes["broadcast"], sizes["targeted"], sizes["storm"]])
@@ -231,13 +231,7 @@ def main() -> int:
         )
         session.create()
         cookies.append({"Cookie": f"{settings.SESSION_COOKIE_NAME}={session.session_key}"})
-    env = {
-        "DATABASE_URL": database_url(connection.settings_dict),
-        **redis.env(),
-        "DEBUG": "0",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "LOG_LEVEL": "ERROR",
-    }
+    env = project_env(redis, LOG_LEVEL="ERROR")
     results: list[Result] = []
 
     def run_ours(n: int, workload: str) -> Result:

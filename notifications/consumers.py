@@ -21,10 +21,10 @@ from notifications.live import ClientMessage, LiveConsumer, ProtocolError
 class NotificationConsumer(LiveConsumer):
     """Delivers a signed-in user's notifications; see docs/protocol.md."""
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self._next_sync_page: str | None = None
         self.subscriptions: dict[str, tuple[topics.Topic, dict[str, Any]]] = {}  # group -> (topic, params)
-        await super().__call__(scope, receive, send)
 
     async def get_groups(self) -> list[str]:
         group_ids = await database_sync_to_async(services.auth_group_ids)(self.user)

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 
 class TokenBucket:
     """Refills continuously; ``take()`` spends one token if there is one."""
 
-    def __init__(self, rate: float, burst: float, clock: object = time.monotonic) -> None:
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = float(rate)
         self.capacity = float(burst)
         self.tokens = float(burst)
         self.clock = clock
-        self.updated = clock()  # type: ignore[operator]
+        self.updated = clock()
 
     def take(self) -> bool:
-        now = self.clock()  # type: ignore[operator]
+        now = self.clock()
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         if self.tokens >= 1:

@@ -217,6 +217,20 @@ class DaphneServer:
         )
 
 
+def project_env(redis: RedisServer, *, capacity: int | None = None, **extra: str) -> dict[str, str]:
+    """Environment for a project process (Daphne, manage.py) on this process's database and ``redis``."""
+    from django.conf import settings
+    from django.db import connection
+
+    return {
+        "DATABASE_URL": database_url(connection.settings_dict),
+        **redis.env(capacity=capacity),
+        "DEBUG": "0",
+        "SECRET_KEY": settings.SECRET_KEY,
+        **extra,
+    }
+
+
 def session_cookie(user: Any) -> str:
     """A real session for ``user`` (stored in the database), as a Cookie header value."""
     from django.conf import settings

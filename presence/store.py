@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from notifications import sharedstate
@@ -69,11 +68,11 @@ async def people(room: str) -> list[Person]:
     return sorted({_person(entry) for entry in entries}, key=lambda p: p.username)
 
 
-async def rooms_of_everyone(rooms: Iterable[str] | None = None) -> dict[int, list[str]]:
+async def rooms_of_everyone() -> dict[int, list[str]]:
     """user id -> rooms they are in, over every room (for the admin)."""
     redis = sharedstate.redis_client()
     if redis is None:
-        names = list(rooms) if rooms is not None else list(_local)
+        names = list(_local)
     else:
         prefix = _room_key("")
         names = [key.decode()[len(prefix) :] async for key in redis.scan_iter(match=prefix + "*")]

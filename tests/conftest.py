@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.db import connection
 from django.test import override_settings
 
-from notifications.testing import DaphneServer, RedisServer, database_url
+from notifications.testing import DaphneServer, RedisServer, project_env
 
 Path(settings.BASE_DIR / "var").mkdir(exist_ok=True)
 
@@ -36,14 +35,7 @@ def start_daphne(
 ) -> DaphneServer:
     """Daphne serving the project on a free port, on the test database and the given Redis."""
     return DaphneServer.start(
-        env={
-            "DATABASE_URL": database_url(connection.settings_dict),
-            **redis.env(capacity=capacity),
-            "DEBUG": "0",
-            "SECRET_KEY": settings.SECRET_KEY,
-            "NOTIFICATIONS_JSON": json.dumps(notifications or {}),
-            **(env or {}),
-        }
+        env=project_env(redis, capacity=capacity, NOTIFICATIONS_JSON=json.dumps(notifications or {}), **(env or {}))
     )
 
 

@@ -128,13 +128,17 @@ def inbox(user: AbstractBaseUser, query: InboxQuery | None = None) -> InboxPage:
 def mark_read(user: AbstractBaseUser, ids: Iterable[int], *, read: bool = True) -> Change:
     """Mark the user's notifications read (or unread with ``read=False``)."""
     wanted = list(dict.fromkeys(ids))
-    mine = Delivery.objects.for_user(user).filter(notification_id__in=wanted)
     with transaction.atomic():
-        to_change = mine.filter(read_at__isnull=read).select_for_update()
-        changed = sorted(to_change.values_list("notification_id", flat=True))
+        # One locked read says both which ids are in the inbox and which change state.
+        state = dict(
+            Delivery.objects.for_user(user)
+            .filter(notification_id__in=wanted)
+            .select_for_update()
+            .values_list("notification_id", "read_at")
+        )
+        changed = sorted(nid for nid, read_at in state.items() if (read_at is None) == read)
         Delivery.objects.filter(user=user, notification_id__in=changed).update(read_at=timezone.now() if read else None)
-        found = set(mine.values_list("notification_id", flat=True))
-        return _changed(user, "read" if read else "unread", changed, missing=[i for i in wanted if i not in found])
+        return _changed(user, "read" if read else "unread", changed, missing=[i for i in wanted if i not in state])
 
 
 def mark_all_read(user: AbstractBaseUser, *, up_to: int | None = None) -> Change:
