@@ -6,17 +6,21 @@ here, so consumers forward it without re-serializing it per socket.
 
 Sync callers (views, commands, workers) publish through one long-lived event
 loop in a background thread: one Redis connection pool per process instead of a
-new loop and connection per ``async_to_sync`` call, and a bounded wait so a
-Redis outage never blocks the caller for long.
+new loop and connection per ``async_to_sync`` call. A sync publish is queued,
+not awaited: ``notify()`` costs no thread hop or Redis round trip, the queue is
+sent in order, a Redis outage never blocks the caller, and what is queued is
+flushed before the process exits (``flush()``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -71,9 +75,11 @@ def layer() -> BaseChannelLayer | None:
     return get_channel_layer(app_settings.CHANNEL_LAYER)
 
 
-async def apublish_event(groups: Sequence[str], event: dict[str, Any]) -> bool:
+async def apublish_event(
+    groups: Sequence[str], event: dict[str, Any], channel_layer: BaseChannelLayer | None = None
+) -> bool:
     """Send a channel-layer event to groups from async code; False (and a warning) on failure."""
-    channel_layer = layer()
+    channel_layer = channel_layer or layer()
     if channel_layer is None or not groups:
         return channel_layer is not None
     try:
@@ -86,20 +92,30 @@ async def apublish_event(groups: Sequence[str], event: dict[str, Any]) -> bool:
     return True
 
 
-def publish_event(groups: Sequence[str], event: dict[str, Any]) -> bool:
-    """Send a channel-layer event from sync code; returns within PUSH_TIMEOUT (plus a margin)."""
-    if not groups:
+def publish_event(groups: Sequence[str], event: dict[str, Any]) -> None:
+    """Queue a channel-layer event for groups from sync code; returns at once.
+
+    Events are sent in the order they were queued, each bounded by PUSH_TIMEOUT;
+    a failure is logged (clients catch up through sync). Call ``flush()`` to wait.
+    """
+    channel_layer = layer()
+    if groups and channel_layer is not None:
+        _queue.put(list(groups), event, channel_layer)
+
+
+def publish(groups: Sequence[str], frame: str) -> None:
+    """Queue an encoded browser frame for groups from sync code (see publish_event)."""
+    publish_event(groups, {"type": FRAME_EVENT, "frame": frame})
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Wait until every queued publish has been sent (or given up); False if ``timeout`` ran out first.
+
+    For processes about to exit or tests that must see a push land; it also runs at exit.
+    """
+    if _queue.is_empty():
         return True
-    try:
-        return run_on_publisher(apublish_event(groups, event))
-    except FutureTimeout:
-        _warn_failed(groups, TimeoutError(f"no answer within {app_settings.PUSH_TIMEOUT} s"))
-        return False
-
-
-def publish(groups: Sequence[str], frame: str) -> bool:
-    """Send an encoded browser frame to groups from sync code (see publish_event)."""
-    return publish_event(groups, {"type": FRAME_EVENT, "frame": frame})
+    return _queue.flush(float(app_settings.PUSH_TIMEOUT) * 2 if timeout is None else timeout)
 
 
 def layer_problem() -> str | None:
@@ -183,9 +199,9 @@ class _LoopThread:
         self._pid: int | None = None
 
     def submit(self, coroutine: Any) -> Future[Any]:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._running_loop())
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop())
 
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
+    def loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None or self._pid != os.getpid():
                 loop = asyncio.new_event_loop()
@@ -196,3 +212,77 @@ class _LoopThread:
 
 
 _publisher = _LoopThread()
+
+
+class _PushQueue:
+    """Pushes from sync code, sent in order by one task on the publisher loop.
+
+    A failed send drops what was queued behind it with one warning (those would
+    wait out the same outage one by one), so an outage costs at most one
+    PUSH_TIMEOUT of delay. Past MAX_PENDING queued pushes the caller waits for
+    the queue to drain a little (bounded by PUSH_TIMEOUT): back-pressure, not loss.
+    """
+
+    MAX_PENDING = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: deque[tuple[list[str], dict[str, Any], BaseChannelLayer]] = deque()
+        self._wakeup: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle = threading.Condition(self._lock)
+        self._sending = False
+
+    def put(self, groups: list[str], event: dict[str, Any], channel_layer: BaseChannelLayer) -> None:
+        loop = _publisher.loop()
+        with self._lock:
+            if self._loop is not loop:  # first use, or a forked child: a fresh worker on this loop
+                self._loop, self._items, self._sending = loop, deque(), False
+                self._wakeup = None
+                asyncio.run_coroutine_threadsafe(self._run(), loop)
+            if len(self._items) >= self.MAX_PENDING:
+                self._idle.wait_for(lambda: len(self._items) < self.MAX_PENDING, float(app_settings.PUSH_TIMEOUT))
+            self._items.append((groups, event, channel_layer))
+            was_idle = len(self._items) == 1 and not self._sending
+        if was_idle:
+            loop.call_soon_threadsafe(self._wake)
+
+    def is_empty(self) -> bool:
+        with self._lock:
+            return not self._items and not self._sending
+
+    def flush(self, timeout: float) -> bool:
+        with self._lock:
+            return self._idle.wait_for(lambda: not self._items and not self._sending, timeout)
+
+    def _wake(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    async def _run(self) -> None:
+        self._wakeup = asyncio.Event()
+        while True:
+            with self._lock:
+                item = self._items.popleft() if self._items else None
+                self._sending = item is not None
+                if item is None:
+                    self._idle.notify_all()
+                    self._wakeup.clear()
+            if item is None:
+                await self._wakeup.wait()
+                continue
+            if not await apublish_event(*item):
+                with self._lock:
+                    dropped = len(self._items)
+                    self._items.clear()
+                if dropped:
+                    logger.warning(
+                        "Dropped %d queued live push(es) after a failure; clients catch up when they sync.", dropped
+                    )
+            with self._lock:
+                self._sending = False
+                self._idle.notify_all()
+
+
+_queue = _PushQueue()
+atexit.register(flush)

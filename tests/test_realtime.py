@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from channels.layers import get_channel_layer
@@ -16,7 +20,7 @@ from django.test import override_settings
 
 from notifications import EVERYONE, notify, realtime
 from notifications.models import Notification
-from notifications.testing import RedisServer
+from notifications.testing import RedisServer, project_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,6 +70,7 @@ def test_notify_succeeds_while_redis_is_down_and_pushes_again_once_it_is_back(
     with override_settings(CHANNEL_LAYERS=stopped_redis.channel_layers()):
         with caplog.at_level(logging.WARNING, logger="notifications"):
             sent = notify(alice, title="While Redis is down")
+            assert realtime.flush(timeout=10)
         assert Notification.objects.filter(pk=sent.pk).exists()
         assert "Live push to 1 group(s) failed" in caplog.text
 
@@ -112,9 +117,32 @@ def test_notify_returns_promptly_when_redis_hangs(alice, unresponsive_redis: str
     with override_settings(CHANNEL_LAYERS=layers, NOTIFICATIONS={"PUSH_TIMEOUT": 0.3}):
         started = time.monotonic()
         with caplog.at_level(logging.WARNING, logger="notifications"):
-            sent = notify(alice, title="Redis hangs")
-        elapsed = time.monotonic() - started
-    assert Notification.objects.filter(pk=sent.pk).exists()
-    assert "failed" in caplog.text
-    # A bound, not a benchmark: without the timeout this call would wait 30 s.
-    assert elapsed < 5
+            sent = [notify(alice, title=f"Redis hangs {i}") for i in range(3)]
+            returned = time.monotonic() - started
+            # The push gives up after PUSH_TIMEOUT instead of the socket's 30 s; the two queued
+            # behind it are dropped at once rather than each waiting out the same hang.
+            assert realtime.flush(timeout=10)
+        given_up = time.monotonic() - started
+    assert Notification.objects.filter(pk__in=[n.pk for n in sent]).count() == 3
+    assert "Live push to 1 group(s) failed" in caplog.text
+    assert "Dropped 2 queued live push(es)" in caplog.text
+    # Bounds, not a benchmark: without the queue and the timeout these would take 30 s or more.
+    assert returned < 5
+    assert given_up < 5
+
+
+def test_a_short_lived_process_flushes_its_queued_push_before_it_exits(alice, redis_server: RedisServer) -> None:
+    """`manage.py notify` (or a cron job) exits right after notify(): the queued push must still go out."""
+    channel = subscribe(realtime.user_group(alice.pk))
+    subprocess.run(
+        [sys.executable, "manage.py", "notify", "--user", "alice", "--title", "From cron"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, **project_env(redis_server)},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    event = receive(channel)
+    while event["type"] != realtime.FRAME_EVENT:  # e.g. the control event of alice's group change
+        event = receive(channel)
+    assert json.loads(event["frame"])["notification"]["title"] == "From cron"
