@@ -61,6 +61,26 @@ def test_notify_a_list_or_queryset_of_users_once_each(alice, bob, carol) -> None
     assert from_queryset.audience == Audience.USERS
 
 
+def test_large_audiences_get_one_delivery_each_across_insert_batches() -> None:
+    """Past one INSERT's batch of ids, as a list and as a group (the rows are built by the database)."""
+    many = User.objects.bulk_create([User(username=f"member{i}") for i in range(2500)])
+    team = Group.objects.create(name="team")
+    team.user_set.set(many)
+    as_list = notify(list(User.objects.filter(username__startswith="member")), title="List")
+    as_group = notify(team, title="Group")
+    for sent in (as_list, as_group):
+        assert sent.recipient_count == 2500
+        assert Delivery.objects.filter(notification=sent).count() == 2500
+        assert Delivery.objects.filter(notification=sent).values("user").distinct().count() == 2500
+
+
+def test_the_returned_notification_is_the_stored_one(alice) -> None:
+    sent = notify(alice, title="Same", data={"k": 1})
+    stored = Notification.objects.get(pk=sent.pk)
+    assert sent.created_at == stored.created_at
+    assert services.serialize(sent, read=False) == services.serialize(stored, read=False)
+
+
 def test_actor_and_target_are_stored_and_serialized(alice, bob, staff) -> None:
     sent = notify(alice, title="Bob added you", actor=bob, target=staff)
     payload = services.serialize(sent, read=False)

@@ -7,7 +7,6 @@ nothing). The push is one channel-layer message per audience.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,14 +19,12 @@ from django.db import DatabaseError, models, transaction
 from notifications import protocol, realtime
 from notifications.audience import EVERYONE, _Everyone
 from notifications.exceptions import InvalidRecipient, NotificationNotStored
-from notifications.models import Audience, Delivery, Level, Notification
+from notifications.models import Audience, Level, Notification
+from notifications.services import storing
 from notifications.services.payload import serialize
 from notifications.services.validation import clean_content
 
 Recipient = AbstractBaseUser | Group | _Everyone | Iterable[AbstractBaseUser] | models.QuerySet[Any]
-
-# Rows per INSERT when fanning out to a large group or to everyone.
-BULK_BATCH_SIZE = 1000
 
 
 def notify(
@@ -72,21 +69,20 @@ def _store_and_schedule_push(
     actor: AbstractBaseUser | None,
     target: models.Model | None,
 ) -> Notification:
-    """One transaction: the content, a row per recipient, and the push scheduled for after commit."""
-    with transaction.atomic():
-        notification = Notification.objects.create(
-            **fields,
-            audience=audience,
-            group=group,
-            sender=sender,
-            actor=actor,
-            target_type=ContentType.objects.get_for_model(target) if target is not None else None,
-            target_id=str(target.pk) if target is not None else "",
-        )
-        notification.recipient_count = _create_deliveries(notification, user_ids)
-        groups = _audience_groups(notification, user_ids)
-        frame = protocol.notification_frame(serialize(notification, read=False))
-        transaction.on_commit(lambda: realtime.publish(groups, frame), robust=True)
+    """The content and a row per recipient in one atomic write, then the push scheduled for after commit."""
+    notification = Notification(
+        **fields,
+        audience=audience,
+        group=group,
+        sender=sender,
+        actor=actor,
+        target_type=ContentType.objects.get_for_model(target) if target is not None else None,
+        target_id=str(target.pk) if target is not None else "",
+    )
+    notification.recipient_count = storing.store(notification, user_ids)
+    groups = _audience_groups(notification, user_ids)
+    frame = protocol.notification_frame(serialize(notification, read=False))
+    transaction.on_commit(lambda: realtime.publish(groups, frame), robust=True)
     return notification
 
 
@@ -133,16 +129,6 @@ def _resolve_recipient(recipient: Recipient) -> tuple[str, Group | None, models.
     if not ids:
         raise InvalidRecipient("No recipients: the list of users is empty.")
     return (Audience.USER if len(ids) == 1 else Audience.USERS), None, ids
-
-
-def _create_deliveries(notification: Notification, user_ids: models.QuerySet[Any] | list[int]) -> int:
-    """Insert one Delivery per recipient in batches; return how many were stored."""
-    ids = user_ids.iterator(chunk_size=BULK_BATCH_SIZE) if isinstance(user_ids, models.QuerySet) else iter(user_ids)
-    stored = 0
-    while batch := list(itertools.islice(ids, BULK_BATCH_SIZE)):
-        Delivery.objects.bulk_create([Delivery(notification=notification, user_id=uid) for uid in batch])
-        stored += len(batch)
-    return stored
 
 
 def _audience_groups(notification: Notification, user_ids: models.QuerySet[Any] | list[int]) -> list[str]:
