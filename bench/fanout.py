@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import subprocess
@@ -55,6 +56,7 @@ class Result:
             return f"{lat[min(len(lat) - 1, int(p * len(lat)))] * 1000:.1f}" if lat else "-"
 
         rate = f"{self.received / self.window:,.0f}" if self.window else "-"
+        per_cpu = f"{self.received / self.cpu_seconds:,.0f}" if self.cpu_seconds else "-"
         cpu = f"{100 * self.cpu_seconds / self.window:.0f}%" if self.window else "-"
         synced = "-" if self.after_sync_missing is None else str(self.after_sync_missing)
         opened = f"{self.connections - self.failed_opens}" + (
@@ -72,6 +74,7 @@ class Result:
             f"{ms(0.5)} / {ms(0.9)} / {ms(0.99)} / {ms(1.0)}",
             rate,
             cpu,
+            per_cpu,
             synced,
         ]
         return "| " + " | ".join(cells) + " |"
@@ -79,20 +82,28 @@ class Result:
 
 HEADER = (
     "| server | workload | conns | open | mem/conn | expected | received live | lost live | "
-    "latency ms p50 / p90 / p99 / max | delivered/s | server CPU | missing after sync |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "latency ms p50 / p90 / p99 / max | delivered/s | server CPU | frames per CPU-s | missing after sync |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
-def proc_rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+def proc_rss(*pids: int) -> int:
+    """Resident memory of the processes, summed (bytes)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/status") as status:
+            total += next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+    return total
 
 
-def proc_cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+def proc_cpu(*pids: int) -> float:
+    """User + system CPU seconds of the processes, summed."""
+    total = 0.0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
 
 
 def pin(pid: int, core: int) -> None:
@@ -173,8 +184,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="a few seconds, for CI")
     parser.add_argument("--database-url", default=None, help="an empty database (default: a temporary SQLite)")
-    parser.add_argument("--servers", default="bare,stock,ours", help="which to run, comma-separated")
-    parser.add_argument("--workloads", default="broadcast,targeted,storm", help="which to run, comma-separated")
+    parser.add_argument("--servers", default="bare,daphne,stock,ours", help="which to run, comma-separated")
+    parser.add_argument("--workloads", default="broadcast,targeted,storm,two", help="which to run, comma-separated")
     args = parser.parse_args()
     sizes = (
         {"broadcast": [50], "rate": 10, "seconds": 2, "targeted": 50, "trate": 100, "storm": 100, "sender": 1}
@@ -201,6 +212,7 @@ def main() -> int:
     from notifications.testing import RedisServer
 
     redis = RedisServer.private()
+    atexit.register(redis.close)  # also when a run fails half-way
     # The project's own channel-layer settings, for the senders here and the server alike.
     os.environ.update(redis.env())
     import django
@@ -216,6 +228,8 @@ def main() -> int:
     from notifications.testing import DaphneServer, free_port, port_open, project_env, wait_until
 
     call_command("migrate", verbosity=0)
+    if User.objects.exists():
+        sys.exit(f"bench/fanout.py needs an empty database; {connection.settings_dict['NAME']} has users already.")
     most = max([*sizes["broadcast"], sizes["targeted"], sizes["storm"]])
     User.objects.bulk_create([User(username=f"bench{i}") for i in range(most)], batch_size=1000)
     users = list(User.objects.order_by("pk"))
@@ -234,21 +248,26 @@ def main() -> int:
     env = project_env(redis, LOG_LEVEL="ERROR")
     results: list[Result] = []
 
-    def run_ours(n: int, workload: str) -> Result:
+    def run_ours(n: int, workload: str, processes: int = 1) -> Result:
         # The broadcast audience: an auth group of exactly the users who connect (set up before they do).
         audience = Group.objects.get_or_create(name=f"bench-{n}")[0]
         audience.user_set.set(users[:n])
-        server = DaphneServer.start(env=env)
-        pin(server.process.pid, 0)
+        # One process on core 0; two share the load, one per core (the clients alternate between them).
+        servers = [DaphneServer.start(env=env) for _ in range(processes)]
+        pids = [server.process.pid for server in servers]
+        for core, pid in enumerate(pids):
+            pin(pid, core)
         result = Result("ours", workload, connections=n)
-        rss_idle = proc_rss(server.process.pid)
+        rss_idle = proc_rss(*pids)
         clients = Clients(
-            [server.ws_url()] * n, [{**cookies[i], "Origin": server.origin} for i in range(n)], ours_extract
+            [servers[i % processes].ws_url() for i in range(n)],
+            [{**cookies[i], "Origin": servers[i % processes].origin} for i in range(n)],
+            ours_extract,
         )
         loop = asyncio.new_event_loop()
         result.open_seconds = loop.run_until_complete(clients.open(n if workload == "storm" else 50))
         result.failed_opens = clients.failed
-        result.kib_per_connection = (proc_rss(server.process.pid) - rss_idle) / n / 1024
+        result.kib_per_connection = (proc_rss(*pids) - rss_idle) / n / 1024
         if workload != "storm":
             start_id = notify(users[0], title="warm-up").pk
             total = (
@@ -266,7 +285,7 @@ def main() -> int:
                 ),
                 total,
                 sizes["rate"] if workload.startswith("broadcast") else sizes["trate"],
-                server.process.pid,
+                pids,
                 result,
             )
             result.expected = sent * n if workload.startswith("broadcast") else sent
@@ -276,12 +295,30 @@ def main() -> int:
             result.after_sync_missing = loop.run_until_complete(_missing_after_sync(clients, start_id, result.expected))
         loop.run_until_complete(clients.close())
         loop.close()
-        server.stop()
+        for each in servers:
+            each.stop()
         return result
 
     def run_plain(kind: str, n: int, workload: str) -> Result:
         port = free_port()
-        if kind == "stock":
+        if kind == "daphne":
+            endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog=4096"  # as ours is served
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-e",
+                    endpoint,
+                    "--websocket_connect_timeout",
+                    "30",
+                    "bench.servers:floor",
+                ],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        elif kind == "stock":
             proc = subprocess.Popen(
                 [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.servers:stock"],
                 cwd=ROOT,
@@ -327,10 +364,15 @@ def main() -> int:
     plan += [(sizes["targeted"], "targeted")] if "targeted" in args.workloads else []
     plan += [(sizes["storm"], "storm")] if "storm" in args.workloads else []
     for n, workload in plan:
-        for kind in ("bare", "stock", "ours"):
-            if kind in servers:
+        for kind in ("bare", "daphne", "stock", "ours"):
+            if kind in servers and (kind != "daphne" or workload == "storm"):
                 results.append(run_ours(n, workload) if kind == "ours" else run_plain(kind, n, workload))
                 print(results[-1].row(), flush=True)
+    if "two" in args.workloads and "ours" in servers:
+        # The first broadcast size again, over two Daphne processes sharing Redis (one per core).
+        n = sizes["broadcast"][0]
+        results.append(run_ours(n, f"broadcast {n}, 2 processes", processes=2))
+        print(results[-1].row(), flush=True)
 
     calls, started = 0, time.monotonic()
     while time.monotonic() - started < sizes["sender"]:
@@ -348,7 +390,13 @@ def main() -> int:
 
 
 def _send_in_thread(
-    loop: asyncio.AbstractEventLoop, clients: Clients, send: object, total: int, rate: float, pid: int, result: Result
+    loop: asyncio.AbstractEventLoop,
+    clients: Clients,
+    send: object,
+    total: int,
+    rate: float,
+    pids: list[int],
+    result: Result,
 ) -> int:
     """Send from a thread at ``rate`` while the client loop keeps reading on this one."""
     done = threading.Event()
@@ -362,7 +410,7 @@ def _send_in_thread(
             time.sleep(max(0.0, started + (i + 1) / rate - time.time()))
         done.set()
 
-    started, cpu0 = time.time(), proc_cpu(pid)
+    started, cpu0 = time.time(), proc_cpu(*pids)
     thread = threading.Thread(target=sender)
     thread.start()
 
@@ -374,7 +422,7 @@ def _send_in_thread(
     thread.join()
     loop.run_until_complete(asyncio.sleep(0.5))
     result.window = max(clients.last_arrival, time.time() - 0.001) - started
-    result.cpu_seconds = proc_cpu(pid) - cpu0
+    result.cpu_seconds = proc_cpu(*pids) - cpu0
     return sent[0]
 
 

@@ -1,8 +1,11 @@
-"""The two reference servers the fan-out benchmark compares this product with.
+"""The reference servers the fan-out benchmark compares this product with.
 
 ``bare``: a plain ``websockets`` server, the limit of what one core can deliver.
 A sender connection sends ``{"to": "all" | <client index>, ...}`` and the
 server forwards the text to every client or to one.
+
+``daphne``: an ASGI app that only accepts sockets, served by Daphne (storm only):
+the floor any Daphne-served app starts from.
 
 ``stock``: the documented Channels pattern: a JSON consumer in a group per
 user and a group for everyone, ``group_send`` from the sender, default
@@ -57,6 +60,24 @@ def __getattr__(name: str) -> object:
     if name == "stock":
         return _stock_application()
     raise AttributeError(name)
+
+
+# --- Daphne's floor: no Django, no channel layer -------------------------------------------
+
+
+async def floor(scope: dict, receive: object, send: object) -> None:
+    """Accept every WebSocket and wait for it to close: what Daphne alone costs per connection.
+
+    Run: ``daphne bench.servers:floor``. Only the connection storm uses it.
+    """
+    if scope["type"] != "websocket":
+        return
+    while True:
+        message = await receive()  # type: ignore[operator]
+        if message["type"] == "websocket.connect":
+            await send({"type": "websocket.accept"})  # type: ignore[operator]
+        elif message["type"] == "websocket.disconnect":
+            return
 
 
 # --- bare websockets ---------------------------------------------------------------------
