@@ -24,7 +24,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,19 +173,60 @@ def plain_extract(frame: dict) -> list[tuple[int, float]]:
     return [(frame["seq"], frame["t"])] if "seq" in frame else []
 
 
-async def settle(clients: Clients, expected: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while sum(len(s) for s in clients.seen) < expected and time.monotonic() < deadline:
+async def settle(clients: Clients, expected: int, idle: float, limit: float = 180) -> None:
+    """Wait until every expected frame arrived, or none arrived for ``idle`` seconds (bounded by ``limit``).
+
+    A saturated server is still delivering its backlog: waiting on progress measures
+    it instead of cutting it off.
+    """
+    deadline = time.monotonic() + limit
+    count, last_progress = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now_count = sum(len(s) for s in clients.seen)
+        if now_count >= expected:
+            return
+        if now_count != count:
+            count, last_progress = now_count, time.monotonic()
+        elif time.monotonic() - last_progress > idle:
+            return
         await asyncio.sleep(0.05)
+
+
+def sender_process(spec: dict) -> int:
+    """``--send``: notify() at a steady rate from a process of its own (an ordinary sync Django process).
+
+    Sending from a thread of the load generator would make the pushes wait for the
+    clients' event loop (one GIL); a web worker or a task runner has no such loop.
+    """
+    os.sched_setaffinity(0, {1})
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import Group, User
+
+    from notifications import notify, realtime
+
+    group = Group.objects.get(pk=spec["group"]) if spec.get("group") else None
+    users = list(User.objects.filter(pk__in=spec.get("users", [])).order_by("pk"))
+    started = time.time()
+    for i in range(spec["total"]):
+        notify(group or users[i % len(users)], title="b", data={"seq": i, "t": time.time()})
+        time.sleep(max(0.0, started + (i + 1) / spec["rate"] - time.time()))
+    realtime.flush()
+    print(spec["total"])
+    return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="a few seconds, for CI")
+    parser.add_argument("--send", default=None, help=argparse.SUPPRESS)  # the sender process (internal)
     parser.add_argument("--database-url", default=None, help="an empty database (default: a temporary SQLite)")
     parser.add_argument("--servers", default="bare,daphne,stock,ours", help="which to run, comma-separated")
     parser.add_argument("--workloads", default="broadcast,targeted,storm,two", help="which to run, comma-separated")
     args = parser.parse_args()
+    if args.send:
+        return sender_process(json.loads(args.send))
     sizes = (
         {"broadcast": [50], "rate": 10, "seconds": 2, "targeted": 50, "trate": 100, "storm": 100, "sender": 1}
         if args.quick
@@ -275,21 +315,16 @@ def main() -> int:
                 if workload.startswith("broadcast")
                 else sizes["trate"] * sizes["seconds"]
             )
-            sent = _send_in_thread(
-                loop,
-                clients,
-                lambda i: notify(
-                    audience if workload.startswith("broadcast") else users[i % n],
-                    title="b",
-                    data={"seq": i, "t": time.time()},
+            spec = {
+                "total": total,
+                "rate": sizes["rate"] if workload.startswith("broadcast") else sizes["trate"],
+                **(
+                    {"group": audience.pk} if workload.startswith("broadcast") else {"users": [u.pk for u in users[:n]]}
                 ),
-                total,
-                sizes["rate"] if workload.startswith("broadcast") else sizes["trate"],
-                pids,
-                result,
-            )
+            }
+            sent = _send_from_process(loop, clients, spec, pids, result)
             result.expected = sent * n if workload.startswith("broadcast") else sent
-            loop.run_until_complete(settle(clients, result.expected, 10))
+            loop.run_until_complete(settle(clients, result.expected, idle=10))
             result.received = sum(len(s) for s in clients.seen)
             result.latencies = list(clients.latencies)
             result.after_sync_missing = loop.run_until_complete(_missing_after_sync(clients, start_id, result.expected))
@@ -389,41 +424,28 @@ def main() -> int:
     return 0
 
 
-def _send_in_thread(
-    loop: asyncio.AbstractEventLoop,
-    clients: Clients,
-    send: object,
-    total: int,
-    rate: float,
-    pids: list[int],
-    result: Result,
+def _send_from_process(
+    loop: asyncio.AbstractEventLoop, clients: Clients, spec: dict, pids: list[int], result: Result
 ) -> int:
-    """Send from a thread at ``rate`` while the client loop keeps reading on this one."""
-    done = threading.Event()
-    sent = [0]
-
-    def sender() -> None:
-        started = time.time()
-        for i in range(total):
-            send(i)  # type: ignore[operator]
-            sent[0] += 1
-            time.sleep(max(0.0, started + (i + 1) / rate - time.time()))
-        done.set()
-
+    """Run the sender process while the client loop keeps reading; return how many it sent."""
     started, cpu0 = time.time(), proc_cpu(*pids)
-    thread = threading.Thread(target=sender)
-    thread.start()
+    sender = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--send", json.dumps(spec)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
     async def wait() -> None:
-        while not done.is_set():
+        while sender.poll() is None:
             await asyncio.sleep(0.05)
 
     loop.run_until_complete(wait())
-    thread.join()
+    sent = int(sender.stdout.read().strip() or 0)  # type: ignore[union-attr]
     loop.run_until_complete(asyncio.sleep(0.5))
     result.window = max(clients.last_arrival, time.time() - 0.001) - started
     result.cpu_seconds = proc_cpu(*pids) - cpu0
-    return sent[0]
+    return sent
 
 
 async def _missing_after_sync(clients: Clients, start_id: int, expected: int) -> int:

@@ -82,14 +82,10 @@ async def apublish_event(
     channel_layer = channel_layer or layer()
     if channel_layer is None or not groups:
         return channel_layer is not None
-    try:
-        # Each copy names its group: a process's fan-out routes it to that group's sockets.
-        sends = (channel_layer.group_send(group, {**event, "group": group}) for group in groups)
-        await asyncio.wait_for(asyncio.gather(*sends), app_settings.PUSH_TIMEOUT)
-    except Exception as exc:  # noqa: BLE001 - any layer failure must not fail the caller
-        _warn_failed(groups, exc)
-        return False
-    return True
+    failure = await _send(channel_layer, groups, event)
+    if failure is not None:
+        _warn_failed(groups, failure)
+    return failure is None
 
 
 def publish_event(groups: Sequence[str], event: dict[str, Any]) -> None:
@@ -215,7 +211,7 @@ _publisher = _LoopThread()
 
 
 class _PushQueue:
-    """Pushes from sync code, sent in order by one task on the publisher loop.
+    """Pushes from sync code, sent by one task on the publisher loop: concurrently, but in order per group.
 
     A failed send drops what was queued behind it with one warning (those would
     wait out the same outage one by one), so an outage costs at most one
@@ -224,6 +220,7 @@ class _PushQueue:
     """
 
     MAX_PENDING = 10_000
+    BATCH = 500  # pushes taken from the queue at once
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -263,25 +260,60 @@ class _PushQueue:
         self._wakeup = asyncio.Event()
         while True:
             with self._lock:
-                item = self._items.popleft() if self._items else None
-                self._sending = item is not None
-                if item is None:
+                batch = [self._items.popleft() for _ in range(min(self.BATCH, len(self._items)))]
+                self._sending = bool(batch)
+                if not batch:
                     self._idle.notify_all()
                     self._wakeup.clear()
-            if item is None:
+            if not batch:
                 await self._wakeup.wait()
                 continue
-            if not await apublish_event(*item):
+            await self._send_batch(batch)
+            with self._lock:
+                self._sending = False
+                self._idle.notify_all()
+
+    async def _send_batch(self, batch: list[tuple[list[str], dict[str, Any], BaseChannelLayer]]) -> None:
+        """Send in waves: concurrently, except that a group's pushes go out one after another, in order."""
+        waves = _waves(batch)
+        for index, wave in enumerate(waves):
+            outcomes = await asyncio.gather(*(_send(layer, groups, event) for groups, event, layer in wave))
+            failures = [outcome for outcome in outcomes if outcome is not None]
+            if failures:
+                _warn_failed([group for groups, _, _ in wave for group in groups], failures[0])
                 with self._lock:
-                    dropped = len(self._items)
+                    dropped = sum(len(later) for later in waves[index + 1 :]) + len(self._items)
                     self._items.clear()
                 if dropped:
                     logger.warning(
                         "Dropped %d queued live push(es) after a failure; clients catch up when they sync.", dropped
                     )
-            with self._lock:
-                self._sending = False
-                self._idle.notify_all()
+                return
+
+
+def _waves(batch: list[tuple[list[str], dict[str, Any], Any]]) -> list[list[tuple[list[str], dict[str, Any], Any]]]:
+    """Split a batch so no group appears twice in a wave, each push after any earlier one to its groups."""
+    waves: list[list[tuple[list[str], dict[str, Any], Any]]] = []
+    last_wave: dict[str, int] = {}
+    for item in batch:
+        index = 1 + max((last_wave.get(group, -1) for group in item[0]), default=-1)
+        if index == len(waves):
+            waves.append([])
+        waves[index].append(item)
+        for group in item[0]:
+            last_wave[group] = index
+    return waves
+
+
+async def _send(channel_layer: BaseChannelLayer, groups: Sequence[str], event: dict[str, Any]) -> BaseException | None:
+    """One push to its groups within PUSH_TIMEOUT; the failure, if any, instead of raising it."""
+    try:
+        # Each copy names its group: a process's fan-out routes it to that group's sockets.
+        sends = (channel_layer.group_send(group, {**event, "group": group}) for group in groups)
+        await asyncio.wait_for(asyncio.gather(*sends), app_settings.PUSH_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - any layer failure must not fail the caller
+        return exc
+    return None
 
 
 _queue = _PushQueue()

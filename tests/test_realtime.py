@@ -146,3 +146,25 @@ def test_a_short_lived_process_flushes_its_queued_push_before_it_exits(alice, re
     while event["type"] != realtime.FRAME_EVENT:  # e.g. the control event of alice's group change
         event = receive(channel)
     assert json.loads(event["frame"])["notification"]["title"] == "From cron"
+
+
+def test_a_burst_of_pushes_arrives_in_order_per_recipient(alice, bob) -> None:
+    """Queued pushes go out concurrently, but never overtake an earlier one to the same group."""
+    alice_channel = subscribe(realtime.user_group(alice.pk))
+    bob_channel = subscribe(realtime.user_group(bob.pk))
+    sent = {alice.pk: [], bob.pk: []}
+    for i in range(60):
+        user = alice if i % 3 else bob
+        sent[user.pk].append(notify(user, title=f"burst {i}").pk)
+    assert realtime.flush(timeout=10)
+
+    def received(channel: str, count: int) -> list[int]:
+        ids = []
+        while len(ids) < count:
+            event = receive(channel)
+            if event["type"] == realtime.FRAME_EVENT:
+                ids.append(json.loads(event["frame"])["notification"]["id"])
+        return ids
+
+    assert received(alice_channel, len(sent[alice.pk])) == sent[alice.pk]
+    assert received(bob_channel, len(sent[bob.pk])) == sent[bob.pk]
