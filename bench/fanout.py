@@ -222,6 +222,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a few seconds, for CI")
     parser.add_argument("--send", default=None, help=argparse.SUPPRESS)  # the sender process (internal)
     parser.add_argument("--database-url", default=None, help="an empty database (default: a temporary SQLite)")
+    parser.add_argument("--layer", default="core", choices=["core", "pubsub"], help="ours: REDIS_LAYER")
     parser.add_argument("--servers", default="bare,daphne,stock,ours", help="which to run, comma-separated")
     parser.add_argument("--workloads", default="broadcast,targeted,storm,two", help="which to run, comma-separated")
     args = parser.parse_args()
@@ -254,7 +255,7 @@ def main() -> int:
     redis = RedisServer.private()
     atexit.register(redis.close)  # also when a run fails half-way
     # The project's own channel-layer settings, for the senders here and the server alike.
-    os.environ.update(redis.env())
+    os.environ.update(redis.env(layer=args.layer))
     import django
 
     django.setup()
@@ -285,7 +286,7 @@ def main() -> int:
         )
         session.create()
         cookies.append({"Cookie": f"{settings.SESSION_COOKIE_NAME}={session.session_key}"})
-    env = project_env(redis, LOG_LEVEL="ERROR")
+    env = project_env(redis, LOG_LEVEL="ERROR", REDIS_LAYER=args.layer)
     results: list[Result] = []
 
     def run_ours(n: int, workload: str, processes: int = 1) -> Result:
@@ -421,6 +422,7 @@ def main() -> int:
         print(result.row())
     vendor = connection.vendor
     print(f"\nSender cost: {sender_rate:,.0f} notify() calls/s to single users from one sync process ({vendor}).")
+    print(f"Channel layer for ours: {args.layer} (REDIS_LAYER).")
     return 0
 
 

@@ -103,22 +103,25 @@ class RedisServer:
         if self.directory:
             shutil.rmtree(self.directory, ignore_errors=True)
 
-    def channel_layers(self, *, capacity: int = 100) -> dict[str, Any]:
-        """A CHANNEL_LAYERS setting pointing at this server with this run's own key prefix."""
-        host = {"address": self.url, "socket_timeout": 15, "socket_connect_timeout": 2, "max_connections": 1000}
-        return {
-            "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [host], "prefix": self.prefix, "capacity": capacity},
-            }
-        }
+    def channel_layers(self, *, capacity: int = 100, layer: str = "core") -> dict[str, Any]:
+        """A CHANNEL_LAYERS setting pointing at this server with this run's own key prefix.
 
-    def env(self, *, capacity: int | None = None) -> dict[str, str]:
+        ``layer`` is "core" (channels-redis's default) or "pubsub" (see REDIS_LAYER).
+        """
+        host = {"address": self.url, "socket_timeout": 15, "socket_connect_timeout": 2, "max_connections": 1000}
+        if layer == "pubsub":
+            backend, config = "channels_redis.pubsub.RedisPubSubChannelLayer", {"hosts": [host], "prefix": self.prefix}
+        else:
+            backend = "channels_redis.core.RedisChannelLayer"
+            config = {"hosts": [host], "prefix": self.prefix, "capacity": capacity}
+        return {"default": {"BACKEND": backend, "CONFIG": config}}
+
+    def env(self, *, capacity: int | None = None, layer: str = "core") -> dict[str, str]:
         """Environment variables that point a project process (Daphne, manage.py) at this server.
 
         ``capacity`` (for fault tests) caps every channel, the process channel included.
         """
-        env = {"REDIS_URL": self.url, "REDIS_PREFIX": self.prefix}
+        env = {"REDIS_URL": self.url, "REDIS_PREFIX": self.prefix, "REDIS_LAYER": layer}
         if capacity is not None:
             env.update(REDIS_CAPACITY=str(capacity), REDIS_PROCESS_CAPACITY=str(capacity))
         return env

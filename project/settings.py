@@ -186,6 +186,14 @@ if REDIS_URL:
             },
         }
     }
+    if os.environ.get("REDIS_LAYER", "core") == "pubsub":
+        # Redis pub/sub: one PUBLISH per group send, nothing stored in Redis (no
+        # capacity, no expiry); a message published while a process is
+        # disconnected is lost to it, and pages recover it through sync.
+        CHANNEL_LAYERS["default"]["BACKEND"] = "channels_redis.pubsub.RedisPubSubChannelLayer"
+        CHANNEL_LAYERS["default"]["CONFIG"] = {
+            key: CHANNEL_LAYERS["default"]["CONFIG"][key] for key in ("hosts", "prefix")
+        }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
