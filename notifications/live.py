@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from channels.sessions import InstanceSessionWrapper
 from channels.utils import await_many_dispatch
 
 from notifications import connections, fanout, protocol, realtime
@@ -117,6 +118,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.channel_layer = get_channel_layer(app_settings.CHANNEL_LAYER)
         self.channel_name = await self.channel_layer.new_channel()
         self.base_send = send
+        self._send_text = _text_sender(send)
         self.user = None
         self._slow_client_bytes = int(app_settings.SLOW_CLIENT_BYTES)
         self._unheard_bytes = 0
@@ -187,6 +189,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self._closing_slow_client = True
             logger.info("Closing a socket %d bytes behind (user %s)", self._unheard_bytes, self.user)
             await self.close(code=int(CloseCode.TOO_FAR_BEHIND), reason="too far behind; reconnect and sync")
+            return
+        if text_data is not None and bytes_data is None and not close:
+            await self._send_text({"type": "websocket.send", "text": text_data})
             return
         await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
@@ -305,3 +310,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def notifications_layer_recovered(self, event: dict[str, Any]) -> None:
         await self.on_layer_recovered()
+
+
+def _text_sender(send: Any) -> Any:
+    """The server's own send for text frames, past Channels' session wrapper.
+
+    The wrapper only acts on HTTP responses, yet reads the session's state on every
+    message; a broadcast sends one frame per socket, so it is skipped for them.
+    """
+    wrapper = getattr(send, "__self__", None)
+    return wrapper.real_send if isinstance(wrapper, InstanceSessionWrapper) else send
