@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from notifications.realtime import run_on_publisher
+from notifications.publisher import run_on_publisher
 from presence import store
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from notifications import connections, realtime
+from notifications import connections, publisher
 
 
 def is_connected(user: AbstractBaseUser) -> bool:
     """True when the user has at least one open socket (any tab, device or server process)."""
     try:
-        return realtime.run_on_publisher(connections.count(user.pk)) > 0
+        return publisher.run_on_publisher(connections.count(user.pk)) > 0
     except Exception:  # noqa: BLE001 - unknown is "not connected": the caller falls back to other channels
         return False
