@@ -17,8 +17,8 @@ DEFAULTS: dict[str, Any] = {
     "GROUP_PREFIX": "notifications",
     # Channel layer alias (see CHANNEL_LAYERS) used for pushes and consumers.
     "CHANNEL_LAYER": "default",
-    # Seconds notify() waits for the channel layer before giving up on the live
-    # push (the notification is already stored; clients get it through sync).
+    # Seconds a queued live push may take before it is given up (the notification
+    # is already stored; clients get it through sync). notify() does not wait.
     "PUSH_TIMEOUT": 1.0,
     # Origins (scheme://host[:port]) allowed to open the socket from a browser.
     # None: any origin whose host matches ALLOWED_HOSTS, except a "*" entry.
