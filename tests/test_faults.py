@@ -21,7 +21,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import override_settings
 
-from notifications import notify
+from notifications import notify, realtime
 from notifications.exceptions import NotificationNotStored
 from notifications.models import Notification
 from notifications.pyclient import LiveInbox
@@ -76,6 +76,7 @@ def test_burst_over_channel_capacity_is_recovered_through_sync(stack, alice) -> 
         server.freeze()
         try:
             burst = [notify(alice, title=f"burst {i}").pk for i in range(250)]
+            assert realtime.flush(timeout=30)  # every push reaches Redis while the server is stopped
         finally:
             server.thaw()
         assert inbox.wait_for(burst, timeout=60), f"{len(inbox.shown)} of 250 shown"

@@ -45,7 +45,9 @@ if (inbox) {
     if (inbox.dataset.firstPage !== "1" || !matchesFilters(item)) return;
     if (inbox.querySelector(`[data-notifications-list] > [data-id="${item.id}"]`)) return;
     inbox.querySelector("[data-notifications-empty]")?.remove();
-    inbox.querySelector("[data-notifications-list]").prepend(render(item));
+    // Newest first by id: notifications to different audiences may arrive in either order.
+    const older = [...rows()].find((row) => Number(row.dataset.id) < item.id);
+    inbox.querySelector("[data-notifications-list]").insertBefore(render(item), older || null);
     const upTo = inbox.querySelector("[data-notifications-up-to]");
     if (upTo && Number(upTo.value) < item.id) upTo.value = String(item.id);
   });
