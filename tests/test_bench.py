@@ -26,3 +26,18 @@ def test_fanout_benchmark_smoke_run_completes_and_loses_nothing_after_sync() -> 
         if "storm" not in row:
             assert row.rstrip(" |").endswith("| 0"), row  # missing after sync
     assert "Sender cost:" in result.stdout
+
+
+def test_memory_benchmark_smoke_run_reports_per_socket_heap() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/memory.py", "--sockets", "20"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "20 sockets:" in result.stdout
+    assert "KiB of Python heap per socket" in result.stdout
