@@ -98,7 +98,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def group_frame(self, group: str, frame: dict[str, Any]) -> None:
         """Send one frame to every socket in ``group``, encoded once (any process)."""
-        await realtime.apublish_event([group], {"type": realtime.FRAME_EVENT, "frame": protocol.encode(frame)})
+        await realtime.apublish([group], protocol.encode(frame))
 
     async def join_group(self, group: str) -> None:
         """Receive the group's frames and events from now on (through the process's shared subscription)."""
@@ -127,6 +127,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         limit = app_settings.RATE_LIMIT
         self._bucket = TokenBucket(limit["RATE"], limit["BURST"])
         self._refused_in_a_row = 0
+        self._warned_at = float("-inf")
         self._close_after_refusals = int(limit["CLOSE_AFTER"])
         self._counted = False  # in the per-user connection count
         self._accepted = False
@@ -227,7 +228,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self._refused_in_a_row = 0
             return True
         self._refused_in_a_row += 1
-        if self._refused_in_a_row == 1:  # one error per run of refusals, not one per frame
+        now = self._bucket.clock()
+        # One error per flood, not one per frame nor per refill token granted mid-flood:
+        # not again until the bucket could have refilled.
+        if self._refused_in_a_row == 1 and now - self._warned_at >= self._bucket.capacity / self._bucket.rate:
+            self._warned_at = now
             await self.send(text_data=protocol.error_frame("rate_limited", "Too many frames; slow down."))
         elif self._refused_in_a_row >= self._close_after_refusals:
             await self.close(code=int(CloseCode.RATE_LIMITED), reason="rate limited")

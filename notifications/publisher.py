@@ -27,6 +27,9 @@ from notifications.conf import app_settings
 
 logger = logging.getLogger(__name__)
 
+# One queued push: the groups it goes to, the channel-layer event, the layer it was queued for.
+Push = tuple[list[str], dict[str, Any], BaseChannelLayer]
+
 
 def enqueue(groups: list[str], event: dict[str, Any], channel_layer: BaseChannelLayer) -> None:
     """Queue a push; it goes out in order with the others to its groups (see _PushQueue)."""
@@ -101,7 +104,7 @@ class _PushQueue:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: deque[tuple[list[str], dict[str, Any], BaseChannelLayer]] = deque()
+        self._items: deque[Push] = deque()
         self._wakeup: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle = threading.Condition(self._lock)
@@ -150,7 +153,7 @@ class _PushQueue:
                 self._sending = False
                 self._idle.notify_all()
 
-    async def _send_batch(self, batch: list[tuple[list[str], dict[str, Any], BaseChannelLayer]]) -> None:
+    async def _send_batch(self, batch: list[Push]) -> None:
         """Send in waves: concurrently, except that a group's pushes go out one after another, in order."""
         waves = _waves(batch)
         for index, wave in enumerate(waves):
@@ -168,9 +171,9 @@ class _PushQueue:
                 return
 
 
-def _waves(batch: list[tuple[list[str], dict[str, Any], Any]]) -> list[list[tuple[list[str], dict[str, Any], Any]]]:
+def _waves(batch: list[Push]) -> list[list[Push]]:
     """Split a batch so no group appears twice in a wave, each push after any earlier one to its groups."""
-    waves: list[list[tuple[list[str], dict[str, Any], Any]]] = []
+    waves: list[list[Push]] = []
     last_wave: dict[str, int] = {}
     for item in batch:
         index = 1 + max((last_wave.get(group, -1) for group in item[0]), default=-1)

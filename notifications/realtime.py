@@ -67,11 +67,9 @@ def layer() -> BaseChannelLayer | None:
     return get_channel_layer(app_settings.CHANNEL_LAYER)
 
 
-async def apublish_event(
-    groups: Sequence[str], event: dict[str, Any], channel_layer: BaseChannelLayer | None = None
-) -> bool:
-    """Send a channel-layer event to groups from async code; False (and a warning) on failure."""
-    channel_layer = channel_layer or layer()
+async def apublish_event(groups: Sequence[str], event: dict[str, Any]) -> bool:
+    """Send a channel-layer event to groups from async code, at once; False (and a warning) on failure."""
+    channel_layer = layer()
     if channel_layer is None or not groups:
         return channel_layer is not None
     failure = await publisher.send_to_groups(channel_layer, groups, event)
@@ -80,11 +78,17 @@ async def apublish_event(
     return failure is None
 
 
+async def apublish(groups: Sequence[str], frame: str) -> bool:
+    """Send an encoded browser frame to groups from async code (see apublish_event)."""
+    return await apublish_event(groups, {"type": FRAME_EVENT, "frame": frame})
+
+
 def publish_event(groups: Sequence[str], event: dict[str, Any]) -> None:
     """Queue a channel-layer event for groups from sync code; returns at once.
 
-    Events are sent in the order they were queued, each bounded by PUSH_TIMEOUT;
-    a failure is logged (clients catch up through sync). Call ``flush()`` to wait.
+    A group's events are sent in the order they were queued, each bounded by
+    PUSH_TIMEOUT; a failure is logged (clients catch up through sync). Call
+    ``flush()`` to wait.
     """
     channel_layer = layer()
     if groups and channel_layer is not None:

@@ -13,6 +13,10 @@ import asyncio
 import weakref
 from typing import Any
 
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels_redis.utils import create_pool, decode_hosts
+from redis import asyncio as aioredis
+
 from notifications import realtime
 
 # Clients of our own for layers that do not lend theirs (pub/sub): one per event loop.
@@ -28,9 +32,6 @@ def redis_client() -> Any | None:
         return connection(0) if connection is not None else None
     loop = asyncio.get_running_loop()
     if loop not in _clients:
-        from channels_redis.utils import create_pool, decode_hosts
-        from redis import asyncio as aioredis
-
         _clients[loop] = aioredis.Redis(connection_pool=create_pool(decode_hosts(config.get("hosts"))[0]))
     return _clients[loop]
 
@@ -45,6 +46,4 @@ def key(*parts: object) -> str:
 
 def _pubsub_config(layer: Any) -> dict[str, Any] | None:
     """The pub/sub layer's CONFIG (it keeps no attributes of its own outside an event loop), else None."""
-    from channels_redis.pubsub import RedisPubSubChannelLayer
-
     return layer._kwargs if isinstance(layer, RedisPubSubChannelLayer) else None

@@ -50,12 +50,15 @@ def regroup_sockets(
         user_ids = getattr(instance, "_notifications_cleared_users", [])
     else:
         user_ids = list(pk_set or [])
-    if user_ids:
-        realtime.control([realtime.user_group(uid) for uid in user_ids], Control.GROUPS_CHANGED)
+    _regroup(user_ids)
 
 
 @receiver(pre_delete, sender=Group)
 def regroup_members_of_deleted_group(sender: Any, instance: Group, **kwargs: Any) -> None:
-    user_ids = list(instance.user_set.values_list("pk", flat=True))
+    _regroup(list(instance.user_set.values_list("pk", flat=True)))
+
+
+def _regroup(user_ids: list[int]) -> None:
+    """The users' open sockets re-read their auth groups (after commit)."""
     if user_ids:
         realtime.control([realtime.user_group(uid) for uid in user_ids], Control.GROUPS_CHANGED)

@@ -115,8 +115,7 @@ def publish(name: str, params: dict[str, Any], data: Any) -> None:
 
 async def apublish(name: str, params: dict[str, Any], data: Any) -> bool:
     """``publish`` for async code (consumer hooks): sends at once."""
-    event = {"type": realtime.FRAME_EVENT, "frame": protocol.encode(topic_frame(name, params, data))}
-    return await realtime.apublish_event([topic_group(name, params)], event)
+    return await realtime.apublish([topic_group(name, params)], protocol.encode(topic_frame(name, params, data)))
 
 
 # --- used by the notifications consumer ------------------------------------------

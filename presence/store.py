@@ -90,16 +90,15 @@ async def _add_and_list(room: str, entry: str) -> list[str]:
     now = time.time()
     redis = sharedstate.redis_client()
     if redis is None:
-        entries = _local.setdefault(room, {})
-        entries[entry] = now + ttl()
-        return [e for e, expires in entries.items() if expires >= now]
+        _local.setdefault(room, {})[entry] = now + ttl()
+        return _local_live(room, now)
     key = _room_key(room)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.zadd(key, {entry: now + ttl()})
         pipe.expire(key, int(ttl()) + 60)
         pipe.zrangebyscore(key, now, "+inf")
         results = await pipe.execute()
-    return [e.decode() if isinstance(e, bytes) else e for e in results[-1]]
+    return _texts(results[-1])
 
 
 async def _remove_and_list(room: str, entries_to_remove: list[str]) -> list[str]:
@@ -109,13 +108,13 @@ async def _remove_and_list(room: str, entries_to_remove: list[str]) -> list[str]
         entries = _local.setdefault(room, {})
         for entry in entries_to_remove:
             entries.pop(entry, None)
-        return [e for e, expires in entries.items() if expires >= now]
+        return _local_live(room, now)
     key = _room_key(room)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.zrem(key, *entries_to_remove)
         pipe.zrangebyscore(key, now, "+inf")
         results = await pipe.execute()
-    return [e.decode() if isinstance(e, bytes) else e for e in results[-1]]
+    return _texts(results[-1])
 
 
 async def _expired(room: str) -> list[str]:
@@ -129,17 +128,28 @@ async def _expired(room: str) -> list[str]:
             del entries[entry]
         return stale
     key = _room_key(room)
-    stale = [e.decode() if isinstance(e, bytes) else e for e in await redis.zrangebyscore(key, "-inf", now)]
-    claimed = []
-    for entry in stale:
-        if await redis.zrem(key, entry):  # another process may have claimed it first
-            claimed.append(entry)
-    return claimed
+    stale = _texts(await redis.zrangebyscore(key, "-inf", now))
+    if not stale:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for entry in stale:
+            pipe.zrem(key, entry)
+        removed = await pipe.execute()
+    # Another process may have claimed an entry first: its ZREM removed nothing here.
+    return [entry for entry, count in zip(stale, removed, strict=True) if count]
 
 
 async def _live(room: str) -> list[str]:
     now = time.time()
     redis = sharedstate.redis_client()
     if redis is None:
-        return [e for e, expires in _local.get(room, {}).items() if expires >= now]
-    return [e.decode() if isinstance(e, bytes) else e for e in await redis.zrangebyscore(_room_key(room), now, "+inf")]
+        return _local_live(room, now)
+    return _texts(await redis.zrangebyscore(_room_key(room), now, "+inf"))
+
+
+def _local_live(room: str, now: float) -> list[str]:
+    return [entry for entry, expires in _local.get(room, {}).items() if expires >= now]
+
+
+def _texts(values: list[str | bytes]) -> list[str]:
+    return [value.decode() if isinstance(value, bytes) else value for value in values]

@@ -18,6 +18,7 @@ README says so): code that must react to a send wraps ``notify()``.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.db import connections, models, router, transaction
@@ -39,10 +40,10 @@ def store(notification: Notification, user_ids: UserIds) -> int:
     using = router.db_for_write(Notification)
     connection = connections[using]
     if connection.vendor == "postgresql" and (isinstance(user_ids, models.QuerySet) or len(user_ids) <= BATCH_SIZE):
-        if connection.in_atomic_block:  # keep a failure from aborting the caller's transaction
-            with transaction.atomic(using=using):
-                return _store_in_one_statement(notification, user_ids, using)
-        return _store_in_one_statement(notification, user_ids, using)
+        # One statement is atomic on its own; inside the caller's transaction, a savepoint
+        # keeps a failure from aborting it.
+        with transaction.atomic(using=using) if connection.in_atomic_block else contextlib.nullcontext():
+            return _store_in_one_statement(notification, user_ids, using)
     with transaction.atomic(using=using):
         Notification.objects.using(using).bulk_create([notification])  # no save signals, as on PostgreSQL
         return _insert_deliveries(notification.pk, user_ids, using)
@@ -100,13 +101,12 @@ def _insert_deliveries(notification_id: int, user_ids: UserIds, using: str) -> i
         if isinstance(user_ids, models.QuerySet)
         else [user_ids[i : i + BATCH_SIZE] for i in range(0, len(user_ids), BATCH_SIZE)]
     )
-    stored = 0
+    insert, stored = _delivery_insert(using), 0
     with connections[using].cursor() as cursor:
         for batch in batches:
             recipients_sql, params = _recipients(batch, using)
             cursor.execute(
-                f"{_delivery_insert(using)} SELECT recipients.*, %s FROM ({recipients_sql}) AS recipients",
-                [notification_id, *params],
+                f"{insert} SELECT recipients.*, %s FROM ({recipients_sql}) AS recipients", [notification_id, *params]
             )
             stored += cursor.rowcount
     return stored

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from notifications import realtime
@@ -44,11 +45,17 @@ def user_for_token(token: str) -> AbstractBaseUser | None:
         return None
     if not isinstance(claims, dict) or not isinstance(claims.get("u"), int) or not isinstance(claims.get("i"), float):
         return None
-    user = get_user_model()._default_manager.filter(pk=claims["u"], is_active=True).first()
+    # One query on the connect path: the user with their revocation time, if any.
+    revoked_before = TokenRevocation.objects.filter(user=OuterRef("pk")).values("not_before")[:1]
+    user = (
+        get_user_model()
+        ._default_manager.filter(pk=claims["u"], is_active=True)
+        .annotate(tokens_not_before=Subquery(revoked_before))
+        .first()
+    )
     if user is None:
         return None
-    revocation = TokenRevocation.objects.filter(user=user).first()
-    if revocation is not None and claims["i"] < revocation.not_before.timestamp():
+    if user.tokens_not_before is not None and claims["i"] < user.tokens_not_before.timestamp():
         return None
     return user
 
