@@ -7,6 +7,7 @@ Screenshots of the bell, the inbox and the connection page are saved to
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,6 +175,28 @@ def test_the_page_reconnects_after_a_restart_and_shows_what_it_missed_once(brows
     assert tab.page.evaluate("window.__toasts") == ["Sent while the server was down"]
     # The only errors are Chromium's reports of the refused reconnects while the server was down.
     assert [e for e in tab.errors if "WebSocket connection to" not in e] == []
+    context.close()
+
+
+def test_a_notification_sent_between_render_and_connect_is_shown_as_new(browser, daphne, alice) -> None:
+    notify(alice, title="There when the page rendered")
+    context = signed_in_context(browser, daphne, alice)
+    context.add_init_script(TOAST_RECORDER)
+    tab = Tab(context, daphne)
+
+    def send_then_connect(route: object) -> None:
+        notify(alice, title="Sent before the socket opened")
+        route.connect_to_server()
+
+    tab.page.route_web_socket(re.compile(r"/ws/notifications/$"), send_then_connect)
+    tab.open("/").wait_connected()
+    tab.wait_count(2)
+    tab.page.locator(".ntoast", has_text="Sent before the socket opened").wait_for()
+    tab.page.click("[data-notifications-toggle]")
+    tab.page.locator(".nbell__item", has_text="There when the page rendered").wait_for()
+    assert tab.page.locator(".nbell__item").count() == 2
+    assert tab.page.evaluate("window.__toasts") == ["Sent before the socket opened"]
+    assert tab.errors == []
     context.close()
 
 

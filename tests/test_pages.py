@@ -10,13 +10,16 @@ pytestmark = pytest.mark.django_db
 
 
 def test_signed_in_page_has_the_bell_with_the_count_and_the_client(client, alice) -> None:
-    notify(alice, title="<b>one</b>")
+    sent = notify(alice, title="<b>one</b>")
     client.force_login(alice)
-    page = client.get("/").content.decode()
+    response = client.get("/")
+    page = response.content.decode()
     assert "data-notifications-bell" in page
     assert "data-notifications-count>1</span>" in page
     assert "notifications/ui.js" in page
     assert 'id="notifications-config"' in page
+    # The client learns what the page was rendered with, so later arrivals are shown as new.
+    assert f'"newestId": {sent.pk}' in page
 
 
 def test_anonymous_page_has_no_socket(client) -> None:

@@ -30,7 +30,7 @@ def notifications_bell(context: template.Context) -> dict[str, Any]:
         login_url = f"{login_url}?{urlencode({'next': request.get_full_path()})}"
     return {
         "signed_in": signed_in,
-        "unread_count": services.unread_count(user) if signed_in else 0,
+        "unread_count": _inbox_state(context).unread_count if signed_in else 0,
         "login_url": login_url,
     }
 
@@ -38,10 +38,23 @@ def notifications_bell(context: template.Context) -> dict[str, Any]:
 @register.inclusion_tag("notifications/scripts.html", takes_context=True)
 def notifications_scripts(context: template.Context) -> dict[str, Any]:
     user = context.get("user")
-    return {
-        "signed_in": bool(user is not None and user.is_authenticated),
-        "client_config": {"path": "/ws/notifications/"},
-    }
+    signed_in = bool(user is not None and user.is_authenticated)
+    config: dict[str, Any] = {"path": "/ws/notifications/"}
+    if signed_in:
+        # What the page was rendered with: a notification above it arrived after, and is shown as new.
+        config["newestId"] = _inbox_state(context).latest_id or 0
+    return {"signed_in": signed_in, "client_config": config}
+
+
+def _inbox_state(context: template.Context) -> services.InboxState:
+    """The signed-in user's newest id and unread count, asked once per request for both tags."""
+    request = context.get("request")
+    state = getattr(request, "_notifications_inbox_state", None)
+    if state is None:
+        state = services.inbox_state(context["user"])
+        if request is not None:
+            request._notifications_inbox_state = state
+    return state
 
 
 @register.filter

@@ -56,7 +56,10 @@ export class NotificationClient extends EventTarget {
     this.socket = null;
     this.unreadCount = null;
     this.cursor = null; // the server's cursor; null until the first sync
-    this.newestId = 0;
+    // The newest id the page was rendered with (if the server put it in the config):
+    // anything above it in the first reset is new to the person, so it is shown as an arrival.
+    this.newestId = Number(this.options.newestId) || 0;
+    this.knowsNewest = this.options.newestId !== undefined && this.options.newestId !== null;
     this.seen = new Set();
     this.attempt = 0;
     this.stopped = false;
@@ -176,8 +179,15 @@ export class NotificationClient extends EventTarget {
         break;
       case "sync":
         if (frame.reset) {
-          for (const item of frame.notifications) this.remember(item);
-          this.emit("reset", { notifications: frame.notifications });
+          const known = this.knowsNewest ? this.newestId : Infinity;
+          const had = frame.notifications.filter((item) => item.id <= known);
+          for (const item of had) this.remember(item);
+          this.emit("reset", { notifications: had });
+          this.show(
+            frame.notifications.filter((item) => item.id > known),
+            "sync",
+          );
+          this.knowsNewest = true;
         } else {
           this.show(frame.notifications, "sync");
         }
