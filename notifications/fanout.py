@@ -1,22 +1,26 @@
-"""One channel-layer subscription per group per process, fanned out to the process's sockets.
+"""One channel-layer subscription per process, fanned out to the process's sockets.
 
-Joining every socket's own channel to a big group (an auth group, everyone, a
-topic) makes channels-redis deliver one message per socket into the process
-channel, and Daphne's single receive loop decode and dispatch each: a
-broadcast to 1,000 sockets costs 1,000 layer messages in that process. Here
-the process joins each such group once, with one channel of its own, and
-writes the frame, already encoded, to every local socket in the group: one
-layer message per group per process.
+Joining every socket's own channel to a group makes channels-redis deliver one
+message per socket into the process, and keeps a receive task and buffer per
+socket waiting on its own channel. Here the process listens on one channel of
+its own, joins each group its sockets follow once (an auth group, everyone, a
+topic, and each user's and session's group too), and writes the frame, already
+encoded, to every local socket in the group: one layer message per group per
+process, one receive loop per process. Other event types (control events, an
+app's ``chat.typing``) go to each socket's handler.
 
-Per-user groups (targeted notifications, read state, logout and other
-control events) stay on each socket's own channel.
+Joins and leaves of one group go to Redis one after another, in order: a page
+reload leaves and re-joins its user's group at once, and a leave landing after
+the join would cut that user off.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from notifications import realtime
@@ -29,29 +33,41 @@ logger = logging.getLogger(__name__)
 # Re-join every group this often: Redis forgets memberships when it restarts,
 # and channels-redis expires them after `group_expiry`.
 REFRESH_SECONDS = 30.0
+# Group joins in flight at once during a refresh.
+REFRESH_CONCURRENCY = 50
 
 
 class LocalFanout:
-    """The process's (event loop's) shared subscription to its sockets' shared groups."""
+    """The process's (event loop's) one subscription, shared by all its sockets."""
 
     def __init__(self, channel_layer: Any) -> None:
         self.layer = channel_layer
         self.channel: str | None = None
         self.members: dict[str, set[LiveConsumer]] = defaultdict(set)
         self._joined: set[str] = set()
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # group -> (lock, callers holding or waiting)
+        self._channel_task: asyncio.Task[str] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._refresh_task: asyncio.Task[None] | None = None
         self._refreshed = 0.0
+        self._warned_ungrouped = False
 
     async def add(self, group: str, consumer: LiveConsumer) -> None:
-        """Deliver the group's frames to ``consumer``; joins the layer group once per process."""
+        """Deliver the group's frames and events to ``consumer``; joins the layer group once per process."""
         if self.channel is None:
-            self.channel = await self.layer.new_channel()  # the process channel, as the sockets use
+            await self._open_channel()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._receive_loop())
         self.members[group].add(consumer)
         if group not in self._joined:
-            await self.layer.group_add(group, self.channel)
-            self._joined.add(group)
+            await self._match_membership(group)
+
+    async def _open_channel(self) -> None:
+        # Sockets connecting at once all get here; they must share one channel (the
+        # pub/sub layer's new_channel waits on Redis). A failed attempt is retried by the next.
+        if self._channel_task is None or (self._channel_task.done() and self._channel_task.exception()):
+            self._channel_task = asyncio.get_running_loop().create_task(self.layer.new_channel())
+        self.channel = await asyncio.shield(self._channel_task)
 
     async def remove(self, group: str, consumer: LiveConsumer) -> None:
         members = self.members.get(group)
@@ -60,27 +76,62 @@ class LocalFanout:
         members.discard(consumer)
         if not members:
             del self.members[group]
-            self._joined.discard(group)
             try:
-                await self.layer.group_discard(group, self.channel)
+                await self._match_membership(group)
             except Exception as exc:  # noqa: BLE001 - it expires on its own
                 logger.info("Could not leave %s (%s)", group, type(exc).__name__)
 
-    async def refresh(self, *, force: bool = False) -> None:
-        """Re-join every group (after a Redis restart, and before the layer's group expiry)."""
+    async def _match_membership(self, group: str, *, again: bool = False) -> None:
+        """Join or leave the layer group as the local members require (``again``: re-join if joined)."""
+        async with self._group_lock(group):
+            wanted = group in self.members
+            if wanted and (again or group not in self._joined):
+                await self.layer.group_add(group, self.channel)
+                self._joined.add(group)
+            elif not wanted and group in self._joined:
+                self._joined.discard(group)
+                await self.layer.group_discard(group, self.channel)
+
+    @contextlib.asynccontextmanager
+    async def _group_lock(self, group: str) -> AsyncIterator[None]:
+        lock, callers = self._locks.get(group, (None, 0))
+        lock = lock or asyncio.Lock()
+        self._locks[group] = (lock, callers + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, callers = self._locks[group]
+            if callers == 1:
+                del self._locks[group]
+            else:
+                self._locks[group] = (lock, callers - 1)
+
+    def refresh_soon(self) -> None:
+        """Re-join every group in the background, if the last refresh is REFRESH_SECONDS old (called per heartbeat)."""
         loop = asyncio.get_running_loop()
-        if not force and loop.time() - self._refreshed < REFRESH_SECONDS:
-            return
-        self._refreshed = loop.time()
-        for group in list(self.members):
-            await self.layer.group_add(group, self.channel)
-            self._joined.add(group)
+        due = loop.time() - self._refreshed >= REFRESH_SECONDS
+        if due and (self._refresh_task is None or self._refresh_task.done()):
+            self._refreshed = loop.time()
+            self._refresh_task = loop.create_task(self._refresh_quietly())
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self.refresh()
+        except Exception as exc:  # noqa: BLE001 - the receive loop reports and recovers outages
+            logger.debug("Group refresh failed: %s", exc)
+
+    async def refresh(self) -> None:
+        """Re-join every group (after a Redis restart, and before the layer's group expiry)."""
+        self._refreshed = asyncio.get_running_loop().time()
+        groups = list(self.members)
+        for start in range(0, len(groups), REFRESH_CONCURRENCY):
+            batch = groups[start : start + REFRESH_CONCURRENCY]
+            await asyncio.gather(*(self._match_membership(group, again=True) for group in batch))
 
     async def _receive_loop(self) -> None:
         while True:
-            message = await realtime.receive_or_recover(
-                self.layer, self.channel, lambda: self.refresh(force=True), who="The fan-out"
-            )
+            message = await realtime.receive_or_recover(self.layer, self.channel, self.refresh, who="The fan-out")
             if message is None:
                 await self._tell_all_recovered()
             else:
@@ -88,8 +139,12 @@ class LocalFanout:
 
     async def _deliver(self, message: dict[str, Any]) -> None:
         """A frame goes out as it is; any other event type is dispatched to each consumer's handler."""
+        group = message.get("group")
+        if group is None:
+            self._warn_ungrouped(message)
+            return
         frame = message.get("frame") if message.get("type") == realtime.FRAME_EVENT else None
-        for consumer in list(self.members.get(message.get("group", ""), ())):
+        for consumer in list(self.members.get(group, ())):
             try:
                 if frame is not None:
                     await consumer.send(text_data=frame)
@@ -97,6 +152,16 @@ class LocalFanout:
                     await consumer.dispatch(message)
             except Exception:  # one socket's failure must not stop the others
                 logger.exception("Fan-out to one socket failed")
+
+    def _warn_ungrouped(self, message: dict[str, Any]) -> None:
+        if not self._warned_ungrouped:
+            self._warned_ungrouped = True
+            logger.warning(
+                "Dropped a %r event sent with a plain group_send: it does not name its group, so it "
+                "cannot reach the sockets. Send with notifications.realtime.apublish_event() or "
+                "publish_event() (or LiveConsumer.group_frame) instead.",
+                message.get("type"),
+            )
 
     async def _tell_all_recovered(self) -> None:
         consumers = {consumer for members in self.members.values() for consumer in members}

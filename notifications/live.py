@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from typing import Any, ClassVar
 
-from channels.exceptions import StopConsumer
+from channels.exceptions import AcceptConnection, DenyConnection, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.sessions import InstanceSessionWrapper
@@ -100,23 +101,31 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """Send one frame to every socket in ``group``, encoded once (any process)."""
         await realtime.apublish([group], protocol.encode(frame))
 
+    async def group_event(self, group: str, event: dict[str, Any]) -> None:
+        """Send a channel-layer event (``{"type": "chat.typing", ...}``) to the handler of every socket in ``group``."""
+        await realtime.apublish_event([group], event)
+
     async def join_group(self, group: str) -> None:
         """Receive the group's frames and events from now on (through the process's shared subscription)."""
         self.shared_groups.add(group)
-        await fanout.hub(self.channel_layer).add(group, self)
+        await self._hub.add(group, self)
 
     async def leave_group(self, group: str) -> None:
         self.shared_groups.discard(group)
-        await fanout.hub(self.channel_layer).remove(group, self)
+        await self._hub.remove(group, self)
 
     # --- the plumbing ----------------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        # As AsyncConsumer.__call__, but the channel-layer side survives a layer
-        # outage instead of ending the socket with 1011 (see _receive_from_layer).
+        # As AsyncConsumer.__call__, but a socket does not listen on a channel of its
+        # own: every group it follows, its user's and session's too, comes through the
+        # process's fan-out (fanout.py), which also rides out channel-layer outages.
+        # ``channel_name`` stays as the socket's unique name in shared state (the
+        # connection count, presence); nothing listens on it.
         self.scope = scope
         self.channel_layer = get_channel_layer(app_settings.CHANNEL_LAYER)
-        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_name = f"socket!{uuid.uuid4().hex}"
+        self._hub = fanout.hub(self.channel_layer)
         self.base_send = send
         self._send_text = _text_sender(send)
         self.user = None
@@ -131,9 +140,20 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self._close_after_refusals = int(limit["CLOSE_AFTER"])
         self._counted = False  # in the per-user connection count
         self._accepted = False
-        self.shared_groups: set[str] = set()  # get_groups(): joined once per process (see fanout.py)
+        self.shared_groups: set[str] = set()  # get_groups() and join_group()
+        self.personal_groups: list[str] = []  # the user's and the session's
         with contextlib.suppress(StopConsumer):
-            await await_many_dispatch([receive, self._receive_from_layer], self.dispatch)
+            await await_many_dispatch([receive], self.dispatch)
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        # Channels joins a class-level ``groups`` list on the socket's own channel,
+        # which nothing reads here: connect() follows them through the fan-out instead.
+        try:
+            await self.connect()
+        except AcceptConnection:
+            await self.accept()
+        except DenyConnection:
+            await self.close()
 
     async def connect(self) -> None:
         if not origin_allowed(self.scope):
@@ -151,10 +171,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if not await self._count_connection_in():
             await self._refuse(CloseCode.TOO_MANY_CONNECTIONS, "too many open connections")
             return
-        self.groups = self._personal_groups()
+        self.personal_groups = self._personal_groups()
         try:
-            await self._join_groups()
-            for group in await self.get_groups():
+            for group in self.personal_groups:
+                await self._hub.add(group, self)
+            for group in await self._wanted_groups():
                 await self.join_group(group)
         except Exception as exc:  # noqa: BLE001
             # Serve anyway: the layer loop re-joins the groups once the layer is back.
@@ -241,8 +262,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def handle_ping(self, message: ClientMessage) -> None:
         """Heartbeat: proves the whole path is alive, refreshes group membership and the connection count."""
         try:
-            await self._join_groups()
-            await fanout.hub(self.channel_layer).refresh()
+            self._hub.refresh_soon()
             await connections.touch(self.user.pk, self.channel_name)
         except Exception as exc:  # noqa: BLE001 - the layer loop reports and recovers outages
             logger.debug("Refresh failed on ping: %s", exc)
@@ -264,8 +284,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return False
         return True
 
+    async def _wanted_groups(self) -> list[str]:
+        return [*self.groups, *await self.get_groups()]
+
     def _personal_groups(self) -> list[str]:
-        """Groups on this socket's own channel: the user's (targeted frames, control events) and the session's."""
+        """The user's group (targeted frames, control events) and the session's (logout)."""
         groups = [realtime.user_group(self.user.pk)]
         session = self.scope.get("session")
         if self.scope.get("auth_method") != "token" and session is not None and session.session_key:
@@ -281,7 +304,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         ):
             await self.close(code=int(CloseCode.NOT_AUTHENTICATED), reason=action)
         elif action == realtime.Control.GROUPS_CHANGED:
-            wanted = set(await self.get_groups())
+            wanted = set(await self._wanted_groups())
             for group in self.shared_groups - wanted:
                 await self.leave_group(group)
             for group in wanted - self.shared_groups:
@@ -294,27 +317,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 await connections.remove(self.user.pk, self.channel_name)
             for group in list(self.shared_groups):
                 await self.leave_group(group)
-            for group in self.groups:
-                await self.channel_layer.group_discard(group, self.channel_name)
+            for group in self.personal_groups:
+                await self._hub.remove(group, self)
         except Exception as exc:  # noqa: BLE001
             logger.info("Could not leave groups on disconnect (%s); they will expire", type(exc).__name__)
         if self._accepted:
             await self.on_disconnect(message["code"])
         raise StopConsumer
-
-    async def _join_groups(self) -> None:
-        for group in self.groups:
-            await self.channel_layer.group_add(group, self.channel_name)
-
-    async def _receive_from_layer(self) -> dict[str, Any]:
-        """The next channel-layer message; after an outage, a "recovered" event (groups re-joined)."""
-        message = await realtime.receive_or_recover(
-            self.channel_layer, self.channel_name, self._join_groups, who="A socket"
-        )
-        return message if message is not None else {"type": "notifications.layer_recovered"}
-
-    async def notifications_layer_recovered(self, event: dict[str, Any]) -> None:
-        await self.on_layer_recovered()
 
 
 def _text_sender(send: Any) -> Any:

@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 
-from notifications.testing import PROJECT_DIR, DaphneServer
+from notifications import realtime
+from notifications.testing import PROJECT_DIR, DaphneServer, open_socket, receive_frame
 from tests.conftest import start_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,3 +58,39 @@ def test_the_walkthrough_app_works_as_documented(chat_app: Path, chat_server, al
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     module.test_chat(chat_server, alice, bob, carol)
+
+
+CLASS_GROUPS_APP = {
+    "bulletin/__init__.py": "",
+    "bulletin/consumers.py": (
+        "from notifications.live import LiveConsumer\n\n\n"
+        "class BulletinConsumer(LiveConsumer):\n"
+        '    groups = ["bulletin"]  # Channels style, no get_groups()\n'
+    ),
+    "bulletin/routing.py": (
+        "from django.urls import path\n\n"
+        "from bulletin.consumers import BulletinConsumer\n\n"
+        'websocket_urlpatterns = [path("ws/bulletin/", BulletinConsumer.as_asgi())]\n'
+    ),
+}
+
+
+def test_a_channels_style_groups_attribute_is_followed(tmp_path: Path, private_redis, alice) -> None:
+    for relative, code in CLASS_GROUPS_APP.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(code)
+    server = start_daphne(
+        private_redis,
+        notifications={"WEBSOCKET_ROUTES": ["notifications.routing", "bulletin.routing"]},
+        env={"PYTHONPATH": os.pathsep.join([str(tmp_path), str(PROJECT_DIR)])},
+    )
+    try:
+        with (
+            override_settings(CHANNEL_LAYERS=private_redis.channel_layers()),
+            open_socket(server, alice, path="/ws/bulletin/") as socket,
+        ):
+            realtime.publish(["bulletin"], '{"type": "news", "text": "hello"}')
+            assert realtime.flush(timeout=10)
+            assert receive_frame(socket, "news") == {"type": "news", "text": "hello"}
+    finally:
+        server.stop()
