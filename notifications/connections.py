@@ -37,12 +37,15 @@ async def add(user_id: int, channel_name: str) -> int:
         sockets[channel_name] = now + SOCKET_TTL
         return len(sockets)
     redis, key = target
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.zremrangebyscore(key, "-inf", now)
-        pipe.zadd(key, {channel_name: now + SOCKET_TTL})
-        pipe.zcard(key)
-        pipe.expire(key, SOCKET_TTL)
-        results = await pipe.execute()
+    results = await sharedstate.together(
+        redis,
+        [
+            ("zremrangebyscore", (key, "-inf", now)),
+            ("zadd", (key, {channel_name: now + SOCKET_TTL})),
+            ("zcard", (key,)),
+            ("expire", (key, SOCKET_TTL)),
+        ],
+    )
     return int(results[2])
 
 
@@ -53,10 +56,9 @@ async def touch(user_id: int, channel_name: str) -> None:
         _local.setdefault(user_id, {})[channel_name] = time.time() + SOCKET_TTL
         return
     redis, key = target
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.zadd(key, {channel_name: time.time() + SOCKET_TTL})
-        pipe.expire(key, SOCKET_TTL)
-        await pipe.execute()
+    await sharedstate.together(
+        redis, [("zadd", (key, {channel_name: time.time() + SOCKET_TTL})), ("expire", (key, SOCKET_TTL))]
+    )
 
 
 async def remove(user_id: int, channel_name: str) -> None:
@@ -65,7 +67,7 @@ async def remove(user_id: int, channel_name: str) -> None:
         _local.get(user_id, {}).pop(channel_name, None)
         return
     redis, key = target
-    await redis.zrem(key, channel_name)
+    await sharedstate.together(redis, [("zrem", (key, channel_name))])
 
 
 async def count(user_id: int) -> int:

@@ -19,11 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from notifications import realtime
+from channels_redis.core import RedisChannelLayer
+
+from notifications import realtime, sharedstate
 
 if TYPE_CHECKING:
     from notifications.live import LiveConsumer
@@ -86,11 +89,23 @@ class LocalFanout:
         async with self._group_lock(group):
             wanted = group in self.members
             if wanted and (again or group not in self._joined):
-                await self.layer.group_add(group, self.channel)
+                await self._layer_join(group)
                 self._joined.add(group)
             elif not wanted and group in self._joined:
                 self._joined.discard(group)
                 await self.layer.group_discard(group, self.channel)
+
+    async def _layer_join(self, group: str) -> None:
+        layer = self.layer
+        if not isinstance(layer, RedisChannelLayer):
+            await layer.group_add(group, self.channel)
+            return
+        # channels-redis's own group_add, its two commands batched with the other joins of
+        # this loop turn: a connection storm otherwise opens a pooled connection per join.
+        assert layer.require_valid_group_name(group), "Group name not valid"
+        key = layer._group_key(group)
+        commands = [("zadd", (key, {self.channel: time.time()})), ("expire", (key, layer.group_expiry))]
+        await sharedstate.together(layer.connection(layer.consistent_hash(group)), commands)
 
     @contextlib.asynccontextmanager
     async def _group_lock(self, group: str) -> AsyncIterator[None]:

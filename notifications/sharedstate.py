@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 from channels_redis.pubsub import RedisPubSubChannelLayer
@@ -47,3 +48,61 @@ def key(*parts: object) -> str:
 def _pubsub_config(layer: Any) -> dict[str, Any] | None:
     """The pub/sub layer's CONFIG (it keeps no attributes of its own outside an event loop), else None."""
     return layer._kwargs if isinstance(layer, RedisPubSubChannelLayer) else None
+
+
+# A Redis command: its redis-py method name and arguments, e.g. ("zadd", (key, {member: score})).
+Command = tuple[str, tuple[Any, ...]]
+
+
+async def together(redis: Any, commands: Sequence[Command]) -> list[Any]:
+    """Run ``commands`` atomically and return their results, sharing one round trip with other callers.
+
+    Callers in the same event-loop turn go out in one MULTI/EXEC pipeline. A
+    storm of connections (every page reconnecting after a restart) otherwise
+    takes one pooled Redis connection per socket, opening hundreds of them.
+    """
+    batches = _batches.get(redis)
+    if batches is None:
+        batches = _batches[redis] = _Batches()
+    return await batches.run(redis, commands)
+
+
+class _Batches:
+    def __init__(self) -> None:
+        self.waiting: list[tuple[Sequence[Command], asyncio.Future[list[Any]]]] = []
+        self.sending: set[asyncio.Task[None]] = set()  # a reference, so a send in flight is not collected
+
+    async def run(self, redis: Any, commands: Sequence[Command]) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        self.waiting.append((commands, future))
+        if len(self.waiting) == 1:
+            task = loop.create_task(self._send(redis))
+            self.sending.add(task)
+            task.add_done_callback(self.sending.discard)
+        return await future
+
+    async def _send(self, redis: Any) -> None:
+        waiting, self.waiting = self.waiting, []
+        try:
+            async with redis.pipeline(transaction=True) as pipe:
+                for commands, _ in waiting:
+                    for name, args in commands:
+                        getattr(pipe, name)(*args)
+                results = await pipe.execute()
+        except BaseException as exc:  # every caller learns of the failure; none waits forever
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        start = 0
+        for commands, future in waiting:
+            if not future.done():
+                future.set_result(results[start : start + len(commands)])
+            start += len(commands)
+
+
+# One batch queue per Redis client (each client belongs to one event loop).
+_batches: weakref.WeakKeyDictionary[Any, _Batches] = weakref.WeakKeyDictionary()

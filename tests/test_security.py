@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import pytest
@@ -135,6 +137,30 @@ def test_joining_a_group_starts_its_notifications_live(daphne: DaphneServer, car
         assert receive_frame(ws, "notification")["notification"]["id"] == marker.pk
         sent = notify(staff, title="welcome to staff")
         assert receive_frame(ws, "notification")["notification"]["id"] == sent.pk
+
+
+def test_per_user_connection_limit_holds_when_sockets_open_at_once(private_redis, alice, bob) -> None:
+    # Connections arriving together share one Redis round trip for their count:
+    # each must still get its own answer.
+    server = start_daphne(private_redis, notifications={"MAX_CONNECTIONS_PER_USER": 3})
+    users = [alice] * 8 + [bob] * 2
+    all_answered = threading.Barrier(len(users))
+
+    def first_answer(user: object) -> object:
+        with open_socket(server, user) as ws:
+            try:
+                answer = receive_frame(ws, "hello")["user"]["username"]
+            except ConnectionClosed as closed:
+                answer = closed.rcvd.code if closed.rcvd else 1006
+            all_answered.wait(timeout=30)  # hold the open ones open until every socket has its answer
+            return answer
+
+    try:
+        with ThreadPoolExecutor(len(users)) as pool:
+            answers = list(pool.map(first_answer, users))
+    finally:
+        server.stop()
+    assert sorted(map(str, answers)) == sorted(["alice"] * 3 + ["4409"] * 5 + ["bob"] * 2)
 
 
 def test_per_user_connection_limit_holds_across_processes(private_redis, alice, bob) -> None:
