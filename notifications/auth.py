@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.auth import AuthMiddlewareStack
-from channels.db import database_sync_to_async
+from channels.auth import AuthMiddleware, get_user
+from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.contrib.auth.models import AnonymousUser
 
+from notifications.db import concurrent_read
 from notifications.security import header
 from notifications.services.tokens import user_for_token
 
@@ -31,11 +32,18 @@ class TokenAuthMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         token = token_from_scope(scope) if scope["type"] == "websocket" else None
         if token is not None:
-            user = await database_sync_to_async(user_for_token)(token)
+            user = await concurrent_read(user_for_token)(token)
             scope = {**scope, "user": user or AnonymousUser(), "auth_method": "token"}
         return await self.inner(scope, receive, send)
 
 
+class SessionAuthMiddleware(AuthMiddleware):
+    """Channels' session auth, its lookup of the session and the user run beside other sockets' (db.py)."""
+
+    async def resolve_scope(self, scope: dict[str, Any]) -> None:
+        scope["user"]._wrapped = await concurrent_read(get_user.func)(scope)
+
+
 def NotificationsAuthStack(inner: Any) -> Any:
-    """Session and cookie auth (Channels), with socket tokens taking precedence when present."""
-    return AuthMiddlewareStack(TokenAuthMiddleware(inner))
+    """Session and cookie auth (as Channels' AuthMiddlewareStack), with socket tokens taking precedence."""
+    return CookieMiddleware(SessionMiddleware(SessionAuthMiddleware(TokenAuthMiddleware(inner))))

@@ -15,6 +15,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from notifications import protocol, realtime, services, topics
+from notifications.db import concurrent_read
 from notifications.live import ClientMessage, LiveConsumer, ProtocolError
 
 
@@ -27,19 +28,19 @@ class NotificationConsumer(LiveConsumer):
         self.subscriptions: dict[str, tuple[topics.Topic, dict[str, Any]]] = {}  # group -> (topic, params)
 
     async def get_groups(self) -> list[str]:
-        group_ids = await database_sync_to_async(services.auth_group_ids)(self.user)
+        group_ids = await concurrent_read(services.auth_group_ids)(self.user)
         auth_groups = [realtime.auth_group_group(group_id) for group_id in group_ids]
         return [*auth_groups, realtime.everyone_group(), *self.subscriptions]  # shared per process
 
     async def on_connect(self) -> None:
         # Counted after joining: nothing committed from here on can be missed.
-        unread = await database_sync_to_async(services.unread_count)(self.user)
+        unread = await concurrent_read(services.unread_count)(self.user)
         await self.send(
             text_data=protocol.hello_frame(user_id=self.user.pk, username=self.user.get_username(), unread_count=unread)
         )
 
     async def pong_fields(self) -> dict[str, Any]:
-        state = await database_sync_to_async(services.inbox_state)(self.user)
+        state = await concurrent_read(services.inbox_state)(self.user)
         return {"latest_cursor": services.make_cursor(state.latest_id), "unread_count": state.unread_count}
 
     async def on_heartbeat(self) -> None:
@@ -62,7 +63,7 @@ class NotificationConsumer(LiveConsumer):
 
     async def handle_sync(self, message: ClientMessage) -> None:
         """Catch up from the page's cursor (null: the current inbox); "more" pages use the returned cursor."""
-        result = await database_sync_to_async(services.sync)(self.user, message.fields.get("cursor"))
+        result = await concurrent_read(services.sync)(self.user, message.fields.get("cursor"))
         self._next_sync_page = result.cursor if result.more else None
         await self.send(
             text_data=protocol.sync_frame(

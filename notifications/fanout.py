@@ -38,6 +38,10 @@ logger = logging.getLogger(__name__)
 REFRESH_SECONDS = 30.0
 # Group joins in flight at once during a refresh.
 REFRESH_CONCURRENCY = 50
+# How often heartbeats make the process check that Redis still has its memberships.
+CHECK_SECONDS = 2.0
+# The marker of kept memberships outlives a refresh; a dead process's expires.
+MARKER_SECONDS = 3600
 
 
 class LocalFanout:
@@ -51,8 +55,10 @@ class LocalFanout:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # group -> (lock, callers holding or waiting)
         self._channel_task: asyncio.Task[str] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._refresh_task: asyncio.Task[None] | None = None
-        self._refreshed = 0.0
+        self._check_task: asyncio.Task[None] | None = None
+        self._checked = float("-inf")
+        self._refreshed = float("-inf")  # the first heartbeat check re-joins everything
+        self._marked = False  # the marker of kept memberships is in Redis
         self._warned_ungrouped = False
 
     async def add(self, group: str, consumer: LiveConsumer) -> None:
@@ -64,6 +70,8 @@ class LocalFanout:
         self.members[group].add(consumer)
         if group not in self._joined:
             await self._match_membership(group)
+        if not self._marked:
+            await self._mark()
 
     async def _open_channel(self) -> None:
         # Sockets connecting at once all get here; they must share one channel (the
@@ -123,18 +131,38 @@ class LocalFanout:
                 self._locks[group] = (lock, callers - 1)
 
     def refresh_soon(self) -> None:
-        """Re-join every group in the background, if the last refresh is REFRESH_SECONDS old (called per heartbeat)."""
-        loop = asyncio.get_running_loop()
-        due = loop.time() - self._refreshed >= REFRESH_SECONDS
-        if due and (self._refresh_task is None or self._refresh_task.done()):
-            self._refreshed = loop.time()
-            self._refresh_task = loop.create_task(self._refresh_quietly())
+        """Keep the memberships true, in the background (called per heartbeat).
 
-    async def _refresh_quietly(self) -> None:
+        Every CHECK_SECONDS: if Redis lost them (restarted or failed over faster than
+        the connections noticed, or flushed), re-join and tell the sockets to resync.
+        Every REFRESH_SECONDS: re-join anyway, before the layer's group expiry.
+        """
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._checked < CHECK_SECONDS or (self._check_task and not self._check_task.done()):
+            return
+        self._checked = loop.time()
+        self._check_task = loop.create_task(self._check_quietly())
+
+    async def _check_quietly(self) -> None:
         try:
-            await self.refresh()
+            if not await self._memberships_kept():
+                logger.warning("Redis lost this process's group memberships (restarted or flushed); re-joining")
+                await self.refresh()
+                await self._tell_all_recovered()
+            elif asyncio.get_running_loop().time() - self._refreshed >= REFRESH_SECONDS:
+                await self.refresh()
         except Exception as exc:  # noqa: BLE001 - the receive loop reports and recovers outages
             logger.debug("Group refresh failed: %s", exc)
+
+    async def _memberships_kept(self) -> bool:
+        """False when the marker set at the last refresh is gone from Redis (with it, the groups)."""
+        redis = sharedstate.redis_client()
+        if redis is None or not self._marked:
+            return True
+        return bool(await redis.exists(self._marker_key()))
+
+    def _marker_key(self) -> str:
+        return sharedstate.key("notifications", "fanout", self.channel)
 
     async def refresh(self) -> None:
         """Re-join every group (after a Redis restart, and before the layer's group expiry)."""
@@ -143,6 +171,13 @@ class LocalFanout:
         for start in range(0, len(groups), REFRESH_CONCURRENCY):
             batch = groups[start : start + REFRESH_CONCURRENCY]
             await asyncio.gather(*(self._match_membership(group, again=True) for group in batch))
+        await self._mark()
+
+    async def _mark(self) -> None:
+        redis = sharedstate.redis_client()
+        if redis is not None:
+            await redis.set(self._marker_key(), 1, ex=MARKER_SECONDS)
+            self._marked = True
 
     async def _receive_loop(self) -> None:
         while True:

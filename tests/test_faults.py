@@ -11,6 +11,7 @@ import os
 import re
 import socket
 import sqlite3
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connection
 from django.test import override_settings
+from redis import Redis
 
 from notifications import notify, realtime
 from notifications.exceptions import NotificationNotStored
@@ -55,6 +57,7 @@ def test_redis_stopped_while_sending_then_everything_arrives_on_the_same_socket(
         redis.stop()
         with caplog.at_level(logging.WARNING, logger="notifications"):
             during = [notify(alice, title=f"during outage {i}").pk for i in range(5)]
+            assert realtime.flush(timeout=30)  # the pushes are queued: wait until they have failed
         assert Notification.objects.filter(pk__in=during).count() == 5
         assert "Live push to 1 group(s) failed" in caplog.text
         redis.resume()
@@ -64,6 +67,26 @@ def test_redis_stopped_while_sending_then_everything_arrives_on_the_same_socket(
         assert inbox.wait_for([after], timeout=15)
         assert inbox.connections == 1
         assert len(inbox.shown) == 6
+    finally:
+        inbox.stop()
+
+
+def test_redis_forgetting_the_groups_without_dropping_connections_is_noticed(stack, alice) -> None:
+    # A restart or failover faster than the connections noticed, or a flush: Redis
+    # answers as before but has forgotten every group. Heartbeats notice the loss.
+    redis, server = stack
+    inbox = inbox_for(server, alice)
+    try:
+        Redis.from_url(redis.url).flushall()
+        deadline = time.monotonic() + 10
+        while True:  # until a notification arrives live again (the page catches up on the rest)
+            sent = notify(alice, title="after the flush").pk
+            assert inbox.wait_for([sent], timeout=5), server.output()
+            if sent not in inbox.via_sync:
+                break
+            assert time.monotonic() < deadline, "live delivery did not resume after Redis lost the groups"
+        assert "Redis lost this process's group memberships" in server.output()
+        assert inbox.connections == 1
     finally:
         inbox.stop()
 

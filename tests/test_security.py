@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from notifications import notify
 from notifications.services import tokens
-from notifications.testing import DaphneServer, open_socket, receive_frame
+from notifications.testing import DaphneServer, open_socket, receive_frame, session_cookie
 from tests.conftest import start_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -143,11 +143,12 @@ def test_per_user_connection_limit_holds_when_sockets_open_at_once(private_redis
     # Connections arriving together share one Redis round trip for their count:
     # each must still get its own answer.
     server = start_daphne(private_redis, notifications={"MAX_CONNECTIONS_PER_USER": 3})
-    users = [alice] * 8 + [bob] * 2
-    all_answered = threading.Barrier(len(users))
+    # Sessions made here: the threads below only open sockets.
+    cookies = [session_cookie(alice) for _ in range(8)] + [session_cookie(bob) for _ in range(2)]
+    all_answered = threading.Barrier(len(cookies))
 
-    def first_answer(user: object) -> object:
-        with open_socket(server, user) as ws:
+    def first_answer(cookie: str) -> object:
+        with open_socket(server, headers={"Cookie": cookie}) as ws:
             try:
                 answer = receive_frame(ws, "hello")["user"]["username"]
             except ConnectionClosed as closed:
@@ -156,8 +157,8 @@ def test_per_user_connection_limit_holds_when_sockets_open_at_once(private_redis
             return answer
 
     try:
-        with ThreadPoolExecutor(len(users)) as pool:
-            answers = list(pool.map(first_answer, users))
+        with ThreadPoolExecutor(len(cookies)) as pool:
+            answers = list(pool.map(first_answer, cookies))
     finally:
         server.stop()
     assert sorted(map(str, answers)) == sorted(["alice"] * 3 + ["4409"] * 5 + ["bob"] * 2)
