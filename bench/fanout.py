@@ -217,11 +217,39 @@ def sender_process(spec: dict) -> int:
     return 0
 
 
+def delayed_database_url(url: str, delay_ms: float) -> str:
+    """``url`` through bench/delayproxy.py (on core 1), which delays each answer by ``delay_ms``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from notifications.testing import free_port, port_open, wait_until
+
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql"}:
+        sys.exit("--database-delay-ms needs a PostgreSQL --database-url")
+    listen = free_port()
+    target = [parts.hostname or "127.0.0.1", str(parts.port or 5432)]
+    proxy = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("delayproxy.py")), str(listen), *target, str(delay_ms)]
+    )
+    atexit.register(proxy.terminate)
+    pin(proxy.pid, 1)
+    wait_until(lambda: port_open(listen), timeout=10, what="the delay proxy")
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@127.0.0.1:{listen}" if credentials else f"127.0.0.1:{listen}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="a few seconds, for CI")
     parser.add_argument("--send", default=None, help=argparse.SUPPRESS)  # the sender process (internal)
     parser.add_argument("--database-url", default=None, help="an empty database (default: a temporary SQLite)")
+    parser.add_argument(
+        "--database-delay-ms",
+        type=float,
+        default=0,
+        help="with --database-url: answers from the database delayed this much (bench/delayproxy.py)",
+    )
     parser.add_argument("--layer", default="core", choices=["core", "pubsub"], help="ours: REDIS_LAYER")
     parser.add_argument("--servers", default="bare,daphne,stock,ours", help="which to run, comma-separated")
     parser.add_argument("--workloads", default="broadcast,targeted,storm,two", help="which to run, comma-separated")
@@ -247,6 +275,8 @@ def main() -> int:
         {"DJANGO_SETTINGS_MODULE": "project.settings", "DEBUG": "0", "REDIS_AUTODETECT": "0", "LOG_LEVEL": "ERROR"}
     )
     os.environ["DATABASE_URL"] = args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
+    if args.database_delay_ms:
+        os.environ["DATABASE_URL"] = delayed_database_url(os.environ["DATABASE_URL"], args.database_delay_ms)
     os.environ.setdefault("SECRET_KEY", "bench-only")
     # Our limits are for people, not for a benchmark's 5,000 sockets from one address.
     os.environ["NOTIFICATIONS_JSON"] = json.dumps({"MAX_CONNECTIONS_PER_USER": None, "PUSH_TIMEOUT": 5})
