@@ -23,6 +23,7 @@ URL kwargs are in ``self.scope["url_route"]["kwargs"]``. See docs/extending.md.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -174,10 +175,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         self.personal_groups = self._personal_groups()
         try:
-            for group in self.personal_groups:
-                await self._hub.add(group, self)
-            for group in await self._wanted_groups():
-                await self.join_group(group)
+            wanted = await self._wanted_groups()
+            # Joined at once: the joins of one loop turn share a Redis round trip (sharedstate.together).
+            await asyncio.gather(
+                *(self._hub.add(group, self) for group in self.personal_groups),
+                *(self.join_group(group) for group in wanted),
+            )
         except Exception as exc:  # noqa: BLE001
             # Serve anyway: the layer loop re-joins the groups once the layer is back.
             logger.warning("Channel layer unavailable at connect (%s); live delivery resumes with it", exc)
@@ -198,10 +201,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']!r}")
         await handler(message)
-
-    async def notifications_frame(self, event: dict[str, Any]) -> None:
-        """A frame pushed through the channel layer, already encoded once for every socket."""
-        await self.send(text_data=event["frame"])
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
         # What a client that stopped reading has not taken waits in the server's
@@ -318,10 +317,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
         try:
             if self._counted:
                 await connections.remove(self.user.pk, self.channel_name)
-            for group in list(self.shared_groups):
-                await self.leave_group(group)
-            for group in self.personal_groups:
-                await self._hub.remove(group, self)
+            await asyncio.gather(
+                *(self.leave_group(group) for group in list(self.shared_groups)),
+                *(self._hub.remove(group, self) for group in self.personal_groups),
+            )
         except Exception as exc:  # noqa: BLE001
             logger.info("Could not leave groups on disconnect (%s); they will expire", type(exc).__name__)
         if self._accepted:

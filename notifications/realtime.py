@@ -26,8 +26,8 @@ from notifications.publisher import run_on_publisher
 logger = logging.getLogger(__name__)
 
 # Channel-layer event types. Namespaced so they cannot collide with handlers
-# of apps that subclass our consumer ("notifications.frame" -> notifications_frame).
-FRAME_EVENT = "notifications.frame"  # a frame to forward to the browser as it is
+# of apps that subclass our consumer.
+FRAME_EVENT = "notifications.frame"  # a frame the fan-out writes to the browser as it is
 CONTROL_EVENT = "notifications.control"  # an instruction for the consumer itself
 
 

@@ -93,11 +93,14 @@ async def _add_and_list(room: str, entry: str) -> list[str]:
         _local.setdefault(room, {})[entry] = now + ttl()
         return _local_live(room, now)
     key = _room_key(room)
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.zadd(key, {entry: now + ttl()})
-        pipe.expire(key, int(ttl()) + 60)
-        pipe.zrangebyscore(key, now, "+inf")
-        results = await pipe.execute()
+    results = await sharedstate.together(
+        redis,
+        [
+            ("zadd", (key, {entry: now + ttl()})),
+            ("expire", (key, int(ttl()) + 60)),
+            ("zrangebyscore", (key, now, "+inf")),
+        ],
+    )
     return _texts(results[-1])
 
 
@@ -110,10 +113,9 @@ async def _remove_and_list(room: str, entries_to_remove: list[str]) -> list[str]
             entries.pop(entry, None)
         return _local_live(room, now)
     key = _room_key(room)
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.zrem(key, *entries_to_remove)
-        pipe.zrangebyscore(key, now, "+inf")
-        results = await pipe.execute()
+    results = await sharedstate.together(
+        redis, [("zrem", (key, *entries_to_remove)), ("zrangebyscore", (key, now, "+inf"))]
+    )
     return _texts(results[-1])
 
 
