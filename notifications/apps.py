@@ -10,3 +10,5 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from notifications import checks, conf, signals  # noqa: F401  (registers checks, settings reset, receivers)
+
+        signals.connect_session_signals()

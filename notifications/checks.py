@@ -42,6 +42,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         value = raw.get(key, DEFAULTS[key])
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             errors.append(Error(f"NOTIFICATIONS[{key!r}] must be a positive integer.", id="notifications.E006"))
+    revalidate = raw.get("REVALIDATE_SECONDS", DEFAULTS["REVALIDATE_SECONDS"])
+    if revalidate is not None and (
+        isinstance(revalidate, bool) or not isinstance(revalidate, (int, float)) or revalidate <= 0
+    ):
+        errors.append(
+            Error("NOTIFICATIONS['REVALIDATE_SECONDS'] must be None or a positive number.", id="notifications.E011")
+        )
     limit = raw.get("MAX_CONNECTIONS_PER_USER", DEFAULTS["MAX_CONNECTIONS_PER_USER"])
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         errors.append(Error("NOTIFICATIONS['MAX_CONNECTIONS_PER_USER'] must be None or >= 1.", id="notifications.E008"))

@@ -51,7 +51,11 @@ DEFAULTS: dict[str, Any] = {
     # Modules whose `websocket_urlpatterns` the project serves, in order. Add an
     # app's routing module here instead of editing asgi.py.
     "WEBSOCKET_ROUTES": ["notifications.routing"],
-    # Seconds a socket token (for non-browser clients) stays valid.
+    # Seconds between re-checks of an open socket's login (session or token), made
+    # on its heartbeat: catches endings no signal reports (QuerySet.update(is_active=False),
+    # an expired session). None: only the signals (logout, password change, ...).
+    "REVALIDATE_SECONDS": 60,
+    # Seconds a socket token (for non-browser clients) stays valid (for connecting).
     "TOKEN_TTL": 300,
 }
 

@@ -37,11 +37,14 @@ from channels.sessions import InstanceSessionWrapper
 from channels.utils import await_many_dispatch
 
 from notifications import connections, fanout, protocol, realtime
+from notifications.auth import token_from_scope
 from notifications.conf import app_settings
+from notifications.db import concurrent_read
 from notifications.exceptions import InvalidQuery
 from notifications.protocol import ClientMessage, CloseCode, ProtocolError
 from notifications.ratelimit import TokenBucket
 from notifications.security import origin_allowed
+from notifications.services import logins
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +144,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self._warned_at = float("-inf")
         self._close_after_refusals = int(limit["CLOSE_AFTER"])
         self._counted = False  # in the per-user connection count
+        self._login_checked_at = 0.0  # loop time the login was last found valid
         self._accepted = False
         self.shared_groups: set[str] = set()  # get_groups() and join_group()
         self.personal_groups: list[str] = []  # the user's and the session's
@@ -167,6 +171,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self._refuse(CloseCode.NOT_AUTHENTICATED, "not signed in")
             return
         self.user = user
+        self._login_checked_at = asyncio.get_running_loop().time()
         if not await self.authorize():
             await self._refuse(CloseCode.FORBIDDEN, "not allowed")
             return
@@ -262,7 +267,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return False
 
     async def handle_ping(self, message: ClientMessage) -> None:
-        """Heartbeat: proves the whole path is alive, refreshes group membership and the connection count."""
+        """Heartbeat: proves the whole path is alive, refreshes group membership and the connection count,
+        and every REVALIDATE_SECONDS checks that the login is still valid."""
+        if self._login_check_due() and not await self._login_still_valid():
+            return
         try:
             self._hub.refresh_soon()
             await connections.touch(self.user.pk, self.channel_name)
@@ -270,6 +278,38 @@ class LiveConsumer(AsyncWebsocketConsumer):
             logger.debug("Refresh failed on ping: %s", exc)
         await self.on_heartbeat()
         await self.send_frame({"type": "pong", "ref": message.ref, **await self.pong_fields()})
+
+    def _login_check_due(self) -> bool:
+        interval = app_settings.REVALIDATE_SECONDS
+        elapsed = asyncio.get_running_loop().time() - self._login_checked_at
+        return interval is not None and elapsed >= float(interval)
+
+    async def _login_still_valid(self) -> bool:
+        """Re-check the session (or token) that opened the socket; close 4401 when it ended.
+
+        Catches what sends no signal: ``QuerySet.update(is_active=False)``, an expired or
+        evicted session. A database error keeps the socket (checked again next time).
+        """
+        token = token_from_scope(self.scope) if self.scope.get("auth_method") == "token" else None
+        session = self.scope.get("session")
+        try:
+            if token is not None:
+                valid = await concurrent_read(logins.token_login_valid)(token, self.user.pk)
+            elif session is not None and session.session_key:
+                valid = await concurrent_read(logins.session_login_valid)(session.session_key, self.user.pk)
+            else:
+                valid = True  # authenticated by a middleware of the site's own: nothing to re-check here
+        except Exception as exc:  # noqa: BLE001
+            logger.warning(
+                "Could not re-check a socket's login (%s: %s); checking again later", type(exc).__name__, exc
+            )
+            return True
+        if not valid:
+            logger.info("Closing a socket whose login ended (user %s)", self.user.pk)
+            await self.close(code=int(CloseCode.NOT_AUTHENTICATED), reason="signed out")
+            return False
+        self._login_checked_at = asyncio.get_running_loop().time()
+        return True
 
     async def _count_connection_in(self) -> bool:
         """False when the user already has MAX_CONNECTIONS_PER_USER sockets open (anywhere)."""
@@ -305,6 +345,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             action == realtime.Control.TOKENS_REVOKED and token_socket
         ):
             await self.close(code=int(CloseCode.NOT_AUTHENTICATED), reason=action)
+        elif action == realtime.Control.REVALIDATE:
+            await self._login_still_valid()
         elif action == realtime.Control.GROUPS_CHANGED:
             wanted = set(await self._wanted_groups())
             for group in self.shared_groups - wanted:

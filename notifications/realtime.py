@@ -38,6 +38,7 @@ class Control:
     DEACTIVATED = "deactivated"  # the user was deactivated: close (4401)
     TOKENS_REVOKED = "tokens_revoked"  # close sockets that signed in with a token (4401)
     GROUPS_CHANGED = "groups_changed"  # re-read the user's auth groups and re-join
+    REVALIDATE = "revalidate"  # re-check the login now (the password changed): close (4401) if it ended
 
 
 def user_group(user_id: int) -> str:

@@ -7,13 +7,16 @@ or the user left an auth group.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_out
-from django.db.models.signals import m2m_changed, post_save, pre_delete
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.dispatch import receiver
+from django.utils import timezone
 
 from notifications import realtime
 from notifications.realtime import Control
@@ -30,8 +33,32 @@ def close_sockets_of_the_session(sender: Any, request: Any, user: Any, **kwargs:
 
 @receiver(post_save, sender=User)
 def close_sockets_of_deactivated_users(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
-    if not created and not instance.is_active:
+    if created:
+        return
+    if not getattr(instance, "is_active", True):
         realtime.control([realtime.user_group(instance.pk)], Control.DEACTIVATED)
+    elif getattr(instance, "_password", None) is not None:
+        # set_password() then save(): sessions signed in with the old password end (their
+        # auth hash no longer matches), except one kept by update_session_auth_hash().
+        realtime.control([realtime.user_group(instance.pk)], Control.REVALIDATE)
+
+
+def close_sockets_of_deleted_session(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A session row deleted (an admin ending it, a flush): its sockets close (4401).
+
+    Connected only for database-backed session engines (see ``connect_session_signals``).
+    Sessions already expired are skipped: their sockets find out on the heartbeat re-check.
+    """
+    expires = getattr(instance, "expire_date", None)
+    if expires is None or expires > timezone.now():
+        realtime.control([realtime.session_group(instance.session_key)], Control.LOGGED_OUT)
+
+
+def connect_session_signals() -> None:
+    """Watch the session table, when the site's session engine has one."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    if hasattr(store, "get_model_class"):
+        post_delete.connect(close_sockets_of_deleted_session, sender=store.get_model_class(), weak=False)
 
 
 @receiver(m2m_changed, sender=User.groups.through)

@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 import uuid
+import weakref
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -267,13 +269,34 @@ def open_socket(
         yield ws
 
 
+# Frames read while waiting for a frame of another type, per socket, oldest first:
+# the next call for their type (or for any frame) gets them, so none is lost.
+_set_aside: weakref.WeakKeyDictionary[ClientConnection, deque[dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
 def receive_frame(ws: ClientConnection, frame_type: str | None = None, *, timeout: float = 10) -> dict[str, Any]:
-    """The next JSON frame (of ``frame_type``, skipping others) within ``timeout`` seconds."""
+    """The next JSON frame (the next of ``frame_type`` if given) within ``timeout`` seconds.
+
+    Frames of other types that arrive first are set aside, not dropped: a later
+    call returns them in the order they came.
+    """
+    waiting = _set_aside.setdefault(ws, deque())
+    for frame in waiting:
+        if frame_type is None or frame.get("type") == frame_type:
+            waiting.remove(frame)
+            return frame
     deadline = time.monotonic() + timeout
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"No {frame_type or 'frame'} within {timeout} s")
-        frame = json.loads(ws.recv(timeout=remaining))
+        try:
+            frame = json.loads(ws.recv(timeout=max(0.0, deadline - time.monotonic())))
+        except TimeoutError:
+            seen = ", ".join(str(f.get("type")) for f in waiting) or "none"
+            raise TimeoutError(f"No {frame_type or 'frame'} within {timeout} s (set aside meanwhile: {seen})") from None
         if frame_type is None or frame.get("type") == frame_type:
             return frame
+        waiting.append(frame)
+
+
+def frames_set_aside(ws: ClientConnection) -> list[dict[str, Any]]:
+    """Frames ``receive_frame`` read while waiting for another type and has not returned yet."""
+    return list(_set_aside.get(ws, ()))

@@ -27,10 +27,25 @@ def test_foreign_origin_is_refused_even_with_a_valid_session(daphne: DaphneServe
     assert refused.value.response.status_code == 403
 
 
-@pytest.mark.parametrize("origin", [None, "http://localhost:1234", "same"])
-def test_allowed_origins_and_non_browser_clients_connect(daphne: DaphneServer, alice, origin) -> None:
-    with open_socket(daphne, alice, origin=origin) as ws:
+def test_the_pages_own_origin_connects(daphne: DaphneServer, alice) -> None:
+    with open_socket(daphne, alice, origin="same") as ws:
         assert receive_frame(ws, "hello")["user"]["username"] == "alice"
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://127.0.0.1:1",  # another app on the same host: cookies are not port-bound
+        "https://127.0.0.1:{port}",  # another scheme
+        "http://127.0.0.1",  # no port
+        None,  # a session cookie without an Origin is not a browser page
+    ],
+)
+def test_other_origins_of_the_same_host_are_refused(daphne: DaphneServer, alice, origin) -> None:
+    origin = origin.format(port=daphne.port) if origin else None
+    with pytest.raises(InvalidStatus) as refused, open_socket(daphne, alice, origin=origin):
+        pass
+    assert refused.value.response.status_code == 403
 
 
 def test_ping_is_answered_with_pong_echoing_ref(daphne: DaphneServer, alice) -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import pytest
+from django.contrib.auth.models import User
+from django.contrib.sessions.models import Session
 from django.core import signing
 from django.test import Client
+from django.utils import timezone
 from websockets.exceptions import ConnectionClosed
 
 from notifications import notify
@@ -113,6 +117,85 @@ def test_deactivated_users_are_disconnected_and_refused(daphne: DaphneServer, al
         assert closed_with(ws) == 4401
     with open_socket(daphne, alice) as ws:
         assert closed_with(ws) == 4401
+
+
+def session_of(client: Client) -> Session:
+    return Session.objects.get(session_key=client.cookies["sessionid"].value)
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def cookie_of(client: Client) -> dict[str, str]:
+    return {"Cookie": f"sessionid={client.cookies['sessionid'].value}"}
+
+
+def test_a_password_change_closes_the_users_sockets_and_refuses_the_old_cookie(daphne: DaphneServer, alice) -> None:
+    browser = signed_in(alice)
+    with open_socket(daphne, headers=cookie_of(browser)) as ws:
+        receive_frame(ws, "hello")
+        alice.set_password("a new password")
+        alice.save()
+        assert closed_with(ws) == 4401
+    with open_socket(daphne, headers=cookie_of(browser)) as ws:
+        assert closed_with(ws) == 4401
+
+
+@pytest.mark.parametrize("how", ["instance", "queryset"])
+def test_deleting_the_session_row_closes_its_sockets(daphne: DaphneServer, alice, how) -> None:
+    ended, other = signed_in(alice), signed_in(alice)
+    with open_socket(daphne, headers=cookie_of(ended)) as ws, open_socket(daphne, headers=cookie_of(other)) as kept:
+        receive_frame(ws, "hello")
+        receive_frame(kept, "hello")
+        if how == "instance":
+            session_of(ended).delete()  # an admin ending that session
+        else:
+            Session.objects.filter(pk=session_of(ended).pk).delete()
+        assert closed_with(ws) == 4401
+        kept.send('{"type": "ping", "ref": "kept"}')
+        assert receive_frame(kept, "pong")["ref"] == "kept"
+
+
+@pytest.fixture(scope="module")
+def rechecking_daphne(django_db_setup, redis_server) -> Iterator[DaphneServer]:
+    """Daphne re-checking each socket's login on every heartbeat."""
+    server = start_daphne(redis_server, notifications={"REVALIDATE_SECONDS": 0.001})
+    yield server
+    server.stop()
+
+
+def pong_or_close(ws, ref: str) -> int | None:
+    """Ping; None when the pong came, else the close code the server answered with."""
+    try:
+        ws.send(f'{{"type": "ping", "ref": "{ref}"}}')
+        assert receive_frame(ws, "pong")["ref"] == ref
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else 1006
+    return None
+
+
+@pytest.mark.parametrize("ending", ["deactivated by update()", "session expired", "token user deactivated"])
+def test_logins_ended_without_a_signal_close_on_the_heartbeat_recheck(
+    rechecking_daphne: DaphneServer, alice, alice_client, ending
+) -> None:
+    """QuerySet.update() sends no signal: the heartbeat re-check (REVALIDATE_SECONDS) finds the end."""
+    if ending == "token user deactivated":
+        connection = open_socket(
+            rechecking_daphne, headers={"Authorization": f"Bearer {token_for(alice_client)}"}, origin=None
+        )
+    else:
+        connection = open_socket(rechecking_daphne, headers=cookie_of(alice_client))
+    with connection as ws:
+        receive_frame(ws, "hello")
+        assert pong_or_close(ws, "still signed in") is None  # a valid login passes the re-check
+        if ending == "session expired":
+            Session.objects.filter(pk=session_of(alice_client).pk).update(expire_date=timezone.now())
+        else:
+            User.objects.filter(pk=alice.pk).update(is_active=False)
+        assert pong_or_close(ws, "after the change") == 4401
 
 
 def test_leaving_a_group_stops_its_notifications_live(daphne: DaphneServer, alice, bob, staff) -> None:

@@ -132,6 +132,19 @@ def test_queryset_of_another_model_is_refused(staff) -> None:
         ({"title": "ok", "body": 12}, "body"),
         ({"title": "ok", "body": "x" * 10_001}, "body: at most 10000"),
         ({"title": "ok", "data": {"big": "x" * 20_000}}, "data: at most"),
+        # Refused alike on SQLite and PostgreSQL (which refuses NUL and cannot encode lone surrogates).
+        ({"title": "a\x00b"}, "title: must not contain NUL"),
+        ({"title": "ok", "body": "\x00"}, "body: must not contain NUL"),
+        ({"title": "ok", "url": "/a\x00"}, "url: must not contain NUL"),
+        ({"title": "ok", "kind": "a\x00"}, "kind"),
+        ({"title": "ok", "data": {"note": "a\x00"}}, "data: at note: must not contain NUL"),
+        ({"title": "ok", "data": {"a\x00": 1}}, "data: key .* must not contain NUL"),
+        ({"title": "\ud800"}, "title: not valid Unicode"),
+        ({"title": "ok", "body": "x\udfff"}, "body: not valid Unicode"),
+        ({"title": "ok", "data": {"list": ["fine", "\ud800"]}}, "data: at list.1: not valid Unicode"),
+        # Browsers read a backslash as "/": both lead to http://evil.example/x.
+        ({"title": "ok", "url": "/\\evil.example/x"}, "url: must not contain backslashes"),
+        ({"title": "ok", "url": "\\\\evil.example/x"}, "url: must not contain backslashes"),
     ],
 )
 def test_invalid_content_is_refused_naming_the_field(alice, fields, message) -> None:

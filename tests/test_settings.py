@@ -56,28 +56,79 @@ def test_in_memory_layer_is_warned_about() -> None:
         assert "notifications.W001" in check_ids()
 
 
-def scope(origin: str | None, host: str = "example.com") -> dict:
+def scope(origin: str | None, host: str = "example.com", scheme: str = "wss", cookie: str | None = None) -> dict:
     headers = [(b"host", host.encode())]
     if origin is not None:
         headers.append((b"origin", origin.encode()))
-    return {"type": "websocket", "headers": headers}
+    if cookie is not None:
+        headers.append((b"cookie", cookie.encode()))
+    return {"type": "websocket", "scheme": scheme, "headers": headers}
 
 
 @override_settings(ALLOWED_HOSTS=["example.com", ".example.org"])
 @pytest.mark.parametrize(
-    ("origin", "allowed"),
+    ("origin", "host", "allowed"),
     [
-        ("https://example.com", True),
-        ("https://app.example.org", True),
-        ("https://evil.com", False),
-        ("https://example.com.evil.com", False),
-        ("null", False),
-        ("file://", False),
-        (None, True),
+        ("https://example.com", "example.com", True),
+        ("https://app.example.org", "app.example.org", True),
+        ("https://evil.com", "example.com", False),
+        ("https://example.com.evil.com", "example.com", False),
+        # Scheme and port count, as in Django's CSRF origin check: cookies are not port-bound,
+        # so another app on the same host must not ride the session.
+        ("https://example.com:8443", "example.com", False),
+        ("http://example.com", "example.com", False),
+        ("https://example.com", "example.com:8443", False),
+        ("https://example.com:8443", "example.com:8443", True),
+        ("https://app.example.org", "example.com", False),  # allowed host, but not this request's
+        ("https://evil.com", "evil.com", False),  # the Host itself is not allowed
+        ("null", "example.com", False),
+        ("file://", "example.com", False),
+        (None, "example.com", True),  # no Origin and no cookie: a script with a token
     ],
 )
-def test_origin_must_match_allowed_hosts(origin, allowed) -> None:
+def test_origin_must_be_the_requests_own(origin, host, allowed) -> None:
+    assert origin_allowed(scope(origin, host=host)) is allowed
+
+
+@override_settings(ALLOWED_HOSTS=["example.com"])
+def test_plain_http_sites_refuse_https_origins_and_the_reverse() -> None:
+    assert origin_allowed(scope("http://example.com", scheme="ws")) is True
+    assert origin_allowed(scope("https://example.com", scheme="ws")) is False
+
+
+@override_settings(ALLOWED_HOSTS=["example.com"], SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"))
+def test_behind_a_tls_proxy_the_forwarded_scheme_counts() -> None:
+    behind_proxy = scope("https://example.com", scheme="ws")
+    behind_proxy["headers"].append((b"x-forwarded-proto", b"https"))
+    assert origin_allowed(behind_proxy) is True
+    assert origin_allowed(scope("https://example.com", scheme="ws")) is False
+
+
+@override_settings(
+    ALLOWED_HOSTS=["example.com"],
+    CSRF_TRUSTED_ORIGINS=["https://admin.example.net", "https://*.example.io"],
+)
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("https://admin.example.net", True),
+        ("https://admin.example.net:444", False),
+        ("http://admin.example.net", False),
+        ("https://a.example.io", True),
+        ("http://a.example.io", False),
+        ("https://example.io.evil.com", False),
+    ],
+)
+def test_csrf_trusted_origins_are_trusted_as_django_trusts_them(origin, allowed) -> None:
     assert origin_allowed(scope(origin)) is allowed
+
+
+@override_settings(ALLOWED_HOSTS=["example.com"])
+def test_a_session_cookie_without_an_origin_is_refused() -> None:
+    assert origin_allowed(scope(None, cookie="sessionid=abc")) is False
+    assert origin_allowed(scope(None, cookie="csrftoken=x; sessionid=abc")) is False
+    assert origin_allowed(scope(None, cookie="csrftoken=x")) is True
+    assert origin_allowed(scope("https://example.com", cookie="sessionid=abc")) is True
 
 
 @override_settings(ALLOWED_HOSTS=["*"])
@@ -90,6 +141,7 @@ def test_wildcard_allowed_hosts_does_not_allow_every_origin() -> None:
 def test_explicit_allowed_origins_replace_the_host_rule() -> None:
     assert origin_allowed(scope("https://app.example.com/")) is True
     assert origin_allowed(scope("https://example.com")) is False
+    assert origin_allowed(scope("https://app.example.com:8443", host="app.example.com:8443")) is False
 
 
 def deploy_check(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -35,12 +35,16 @@ def issue_token(user: AbstractBaseUser) -> IssuedToken:
     return IssuedToken(token=token, expires_in=ttl)
 
 
-def user_for_token(token: str) -> AbstractBaseUser | None:
-    """The active user a token names, or None when it is expired, forged, revoked or malformed."""
+def user_for_token(token: str, *, check_expiry: bool = True) -> AbstractBaseUser | None:
+    """The active user a token names, or None when it is expired, forged, revoked or malformed.
+
+    ``check_expiry=False`` is for a socket the token already opened: the expiry bounds connecting only.
+    """
     if not isinstance(token, str) or len(token) > 500:
         return None
     try:
-        claims = signing.loads(token, salt=SALT, max_age=int(app_settings.TOKEN_TTL))
+        max_age = int(app_settings.TOKEN_TTL) if check_expiry else None
+        claims = signing.loads(token, salt=SALT, max_age=max_age)
     except signing.BadSignature:  # also SignatureExpired
         return None
     if not isinstance(claims, dict) or not isinstance(claims.get("u"), int) or not isinstance(claims.get("i"), float):

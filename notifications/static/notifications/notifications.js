@@ -1,7 +1,8 @@
 // Live notifications client: one WebSocket per page, no dependencies.
 //
-// Reconnects with exponential backoff and full jitter (capped at 30 s), never
-// after a 44xx auth close, heartbeats so a dead connection is noticed within
+// Reconnects with exponential backoff and full jitter (capped at 30 s), late
+// after 4409 (too many sockets), never after another 44xx close (4401 only
+// after one retry, for a session that was cycled), heartbeats so a dead connection is noticed within
 // heartbeat + timeout, resumes from its cursor so nothing sent while it was away
 // is missed, and emits each notification once (de-duplicated by id).
 //
@@ -32,6 +33,7 @@ const DEFAULTS = {
   heartbeatTimeoutMs: 10000,
   baseBackoffMs: 500,
   maxBackoffMs: 30000,
+  busyBackoffMs: 30000, // after 4409: between this and twice this
 };
 
 function topicKey(topic, params) {
@@ -64,6 +66,8 @@ export class NotificationClient extends EventTarget {
     this.attempt = 0;
     this.stopped = false;
     this.finalCode = null;
+    this.wasOpen = false; // greeted on the current socket
+    this.authRetried = false;
     this.behind = false;
     this.syncing = false;
     this.timers = {};
@@ -163,6 +167,8 @@ export class NotificationClient extends EventTarget {
     switch (frame.type) {
       case "hello":
         this.attempt = 0;
+        this.wasOpen = true;
+        this.authRetried = false;
         this.setCount(frame.unread_count);
         this.sync();
         for (const { topic, params } of this.subscriptions.values()) this.send({ type: "subscribe", topic, params });
@@ -254,17 +260,29 @@ export class NotificationClient extends EventTarget {
       this.emit("state", { state: "CLOSED", code: event.code });
       return;
     }
-    if (event.code >= 4400 && event.code < 4500 && event.code !== 4429) {
+    // 4401 on a socket that was open: the login may live on under a new session key
+    // (a password change cycles it), so try once more; a second 4401 is final.
+    const retryAuth = event.code === 4401 && this.wasOpen && !this.authRetried;
+    this.wasOpen = false;
+    if (event.code >= 4400 && event.code < 4500 && event.code !== 4429 && event.code !== 4409 && !retryAuth) {
       // Not signed in, or not allowed: reconnecting cannot help. Tell the page.
       this.stopped = true;
       this.finalCode = event.code;
       this.emit("state", { state: "CLOSED", code: event.code, final: true });
       return;
     }
-    // Exponential backoff with full jitter, capped.
-    const ceiling = Math.min(this.options.maxBackoffMs, this.options.baseBackoffMs * 2 ** this.attempt);
-    const delay = Math.random() * ceiling;
-    this.attempt += 1;
+    this.authRetried = retryAuth;
+    let delay;
+    if (event.code === 4409) {
+      // Too many sockets for this person: one may close soon (a tab, or a server that restarted
+      // and left its count behind). Retry late, spread out.
+      delay = this.options.busyBackoffMs * (1 + Math.random());
+    } else {
+      // Exponential backoff with full jitter, capped.
+      const ceiling = Math.min(this.options.maxBackoffMs, this.options.baseBackoffMs * 2 ** this.attempt);
+      delay = Math.random() * ceiling;
+      this.attempt += 1;
+    }
     this.emit("state", { state: "CLOSED", code: event.code, reconnectInMs: Math.round(delay) });
     this.timers.reconnect = setTimeout(() => this.connect(), delay);
   }
