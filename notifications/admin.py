@@ -15,7 +15,8 @@ from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectM
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -100,6 +101,12 @@ class ReadFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _delivery_count(**conditions: Any) -> Coalesce:
+    """How many deliveries the row's notification has (matching ``conditions``), as a subquery."""
+    deliveries = Delivery.objects.filter(notification=OuterRef("pk"), **conditions).order_by()
+    return Coalesce(Subquery(deliveries.values("notification").annotate(n=Count("pk")).values("n")[:1]), 0)
+
+
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
     list_display = ("title", "level", "audience_label", "sender", "created_at", "recipients", "read")
@@ -116,8 +123,10 @@ class NotificationAdmin(admin.ModelAdmin):
             super()
             .get_queryset(request)
             .annotate(
-                recipient_total=Count("deliveries"),
-                read_total=Count("deliveries", filter=Q(deliveries__read_at__isnull=False)),
+                # Subqueries, not Count() over a join: a search through recipients' names
+                # joins the deliveries again and would multiply a join's counts.
+                recipient_total=_delivery_count(),
+                read_total=_delivery_count(read_at__isnull=False),
             )
         )
 

@@ -116,6 +116,16 @@ def test_changelist_shows_counts_and_searches_recipients(admin_client, alice, bo
     assert "Counted" not in found
 
 
+@pytest.mark.parametrize("search", ["", "?q=Deploy", "?q=alice"])
+def test_recipient_and_read_counts_do_not_depend_on_the_search(admin_client, alice, bob, carol, staff, search) -> None:
+    staff.user_set.add(carol)
+    sent = notify(staff, title="Deploy at 17:00")
+    services.mark_read(alice, [sent.pk])
+    page = admin_client.get(f"/admin/notifications/notification/{search}").content.decode()
+    assert f'?notification__id__exact={sent.pk}">3</a>' in page
+    assert '<td class="field-read">1</td>' in page
+
+
 def test_delivery_actions_go_through_services(admin_client, alice, bob) -> None:
     sent = notify([alice, bob], title="Both")
     rows = list(Delivery.objects.values_list("pk", flat=True))
