@@ -225,6 +225,11 @@ class LocalFanout:
 _hubs: dict[asyncio.AbstractEventLoop, LocalFanout] = {}
 
 
+def local_consumers() -> set[LiveConsumer]:
+    """Every socket this process's fan-outs serve (each follows at least its user's group)."""
+    return {consumer for fanout in _hubs.values() for members in fanout.members.values() for consumer in members}
+
+
 def hub(channel_layer: Any) -> LocalFanout:
     """This event loop's fan-out (Daphne runs one loop per process)."""
     loop = asyncio.get_running_loop()

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from typing import Any, ClassVar
 
 from channels.consumer import get_handler_name
@@ -36,7 +35,7 @@ from channels.layers import get_channel_layer
 from channels.sessions import InstanceSessionWrapper
 from channels.utils import await_many_dispatch
 
-from notifications import connections, fanout, protocol, realtime
+from notifications import connections, fanout, protocol, realtime, shutdown
 from notifications.auth import token_from_scope
 from notifications.conf import app_settings
 from notifications.db import concurrent_read
@@ -129,7 +128,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # connection count, presence); nothing listens on it.
         self.scope = scope
         self.channel_layer = get_channel_layer(app_settings.CHANNEL_LAYER)
-        self.channel_name = f"socket!{uuid.uuid4().hex}"
+        self.channel_name = connections.socket_name()
         self._hub = fanout.hub(self.channel_layer)
         self.base_send = send
         self._send_text = _text_sender(send)
@@ -148,8 +147,19 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self._accepted = False
         self.shared_groups: set[str] = set()  # get_groups() and join_group()
         self.personal_groups: list[str] = []  # the user's and the session's
-        with contextlib.suppress(StopConsumer):
+        self._leaving: asyncio.Future[None] | None = None
+        try:
             await await_many_dispatch([receive], self.dispatch)
+        except StopConsumer:
+            pass
+        except asyncio.CancelledError:
+            # Cancelled by the server (shutting down, or past its application close
+            # timeout): leave the groups and the count now, not when they expire.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.release(), shutdown.CLEANUP_SECONDS)
+                if self._accepted:
+                    await asyncio.wait_for(self.on_disconnect(shutdown.GOING_AWAY), shutdown.CLEANUP_SECONDS)
+            raise
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         # Channels joins a class-level ``groups`` list on the socket's own channel,
@@ -162,6 +172,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close()
 
     async def connect(self) -> None:
+        shutdown.install()
         if not origin_allowed(self.scope):
             logger.info("Refused a WebSocket handshake from origin %r", dict(self.scope["headers"]).get(b"origin"))
             await self.close()  # before accept: the handshake is answered with 403
@@ -321,6 +332,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return True
         self._counted = True
         if limit is not None and count > limit:
+            count = await connections.forget_dead_processes(self.user.pk)  # a server that was killed
+        if limit is not None and count > limit:
             await connections.remove(self.user.pk, self.channel_name)
             self._counted = False
             return False
@@ -357,17 +370,27 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         # Leaving is best effort: with Redis down, groups and counts expire on their own.
         try:
-            if self._counted:
-                await connections.remove(self.user.pk, self.channel_name)
-            await asyncio.gather(
-                *(self.leave_group(group) for group in list(self.shared_groups)),
-                *(self._hub.remove(group, self) for group in self.personal_groups),
-            )
+            await self.release()
         except Exception as exc:  # noqa: BLE001
             logger.info("Could not leave groups on disconnect (%s); they will expire", type(exc).__name__)
         if self._accepted:
             await self.on_disconnect(message["code"])
         raise StopConsumer
+
+    async def release(self) -> None:
+        """Leave the connection count and every group, once; callers share the one attempt, which
+        goes on if one of them is cancelled (a disconnect and a shutdown may both ask)."""
+        if self._leaving is None:
+            self._leaving = asyncio.ensure_future(self._leave())
+        await asyncio.shield(self._leaving)
+
+    async def _leave(self) -> None:
+        if self._counted:
+            await connections.remove(self.user.pk, self.channel_name)
+        await asyncio.gather(
+            *(self.leave_group(group) for group in list(self.shared_groups)),
+            *(self._hub.remove(group, self) for group in self.personal_groups),
+        )
 
 
 def _text_sender(send: Any) -> Any:
