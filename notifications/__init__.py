@@ -7,6 +7,7 @@ The public API is small::
     notify(user, title="Build finished", url="/builds/42/")
     notify(staff_group, title="Deploy at 17:00", level="warning")
     notify(EVERYONE, title="Maintenance tonight")
+    retract(sent)  # deleted for everyone, and dropped live from every open page
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 from notifications.audience import EVERYONE
 
 if TYPE_CHECKING:
-    from notifications.services import anotify, is_connected, notify
+    from notifications.services import anotify, is_connected, notify, retract
 
-__all__ = ["EVERYONE", "anotify", "is_connected", "notify"]
+__all__ = ["EVERYONE", "anotify", "is_connected", "notify", "retract"]
 
 
 def __getattr__(name: str) -> Any:
     # Imported lazily: services imports models, which need the app registry.
-    if name in {"notify", "anotify", "is_connected"}:
+    if name in {"notify", "anotify", "is_connected", "retract"}:
         from notifications import services
 
         return getattr(services, name)

@@ -182,6 +182,13 @@ class NotificationAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/notifications/compose.html", context)
 
+    def delete_model(self, request: HttpRequest, obj: Notification) -> None:
+        """Deleting retracts: every open page of every recipient drops it live."""
+        services.retract(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        services.retract(queryset)
+
     @admin.action(description="Send selected notifications again (same audience)", permissions=["add"])
     def send_again_action(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
         total = sum(send_again(n, sender=request.user).recipient_count for n in queryset)

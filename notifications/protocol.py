@@ -142,6 +142,11 @@ def handshake_frame(ref: Any, headers: dict[str, str]) -> str:
     )
 
 
+def retracted_frame(ids: list[int]) -> str:
+    """Notifications deleted for everyone (by an administrator): pages drop them and re-count."""
+    return encode({"type": "retracted", "ids": ids})
+
+
 def resync_frame(reason: str) -> str:
     """Live events may have been lost (e.g. the channel layer was down): the page should sync."""
     return encode({"type": "resync", "reason": reason})

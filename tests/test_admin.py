@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.db import connection
@@ -124,6 +126,36 @@ def test_recipient_and_read_counts_do_not_depend_on_the_search(admin_client, ali
     page = admin_client.get(f"/admin/notifications/notification/{search}").content.decode()
     assert f'?notification__id__exact={sent.pk}">3</a>' in page
     assert '<td class="field-read">1</td>' in page
+
+
+def test_deleting_in_the_admin_retracts_live_from_every_recipient(
+    daphne: DaphneServer, admin_client, alice, bob, carol, staff
+) -> None:
+    mine = notify(alice, title="Only alice")
+    chosen = notify([alice, carol], title="Alice and carol")
+    group = notify(staff, title="Staff")
+    everyone = notify(EVERYONE, title="Everyone")
+    with open_socket(daphne, alice) as alice_ws, open_socket(daphne, bob) as bob_ws:
+        receive_frame(alice_ws, "hello")
+        receive_frame(bob_ws, "hello")
+        page = admin_client.post(f"/admin/notifications/notification/{mine.pk}/delete/", {"post": "yes"})
+        assert page.status_code == 302
+        assert receive_frame(alice_ws, "retracted") == {"type": "retracted", "ids": [mine.pk]}
+        admin_client.post(
+            "/admin/notifications/notification/",
+            {"action": "delete_selected", "post": "yes", "_selected_action": [chosen.pk, group.pk, everyone.pk]},
+        )
+        # One frame per audience: alice's own group, the staff group, everyone.
+        retracted = {receive_frame(alice_ws, "retracted")["ids"][0] for _ in range(3)}
+        assert retracted == {chosen.pk, group.pk, everyone.pk}
+        assert {receive_frame(bob_ws, "retracted")["ids"][0] for _ in range(2)} == {group.pk, everyone.pk}
+        sync = {"type": "sync", "cursor": None, "ref": "after"}
+        alice_ws.send(json.dumps(sync))
+        answer = receive_frame(alice_ws, "sync")
+        assert answer["notifications"] == []
+        assert answer["unread_count"] == 0
+    assert not Notification.objects.exists()
+    assert not Delivery.objects.exists()
 
 
 def test_delivery_actions_go_through_services(admin_client, alice, bob) -> None:

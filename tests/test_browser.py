@@ -15,7 +15,7 @@ import pytest
 from django.contrib.sessions.models import Session
 from django.test import override_settings
 
-from notifications import notify
+from notifications import notify, services
 from notifications.testing import PROJECT_DIR, DaphneServer, RedisServer, session_cookie
 from tests.conftest import start_daphne
 
@@ -200,6 +200,23 @@ def test_a_notification_sent_between_render_and_connect_is_shown_as_new(browser,
     context.close()
 
 
+def test_a_retracted_notification_leaves_the_bell_dropdown_and_inbox_live(browser, daphne, alice, bob) -> None:
+    kept = notify(alice, title="Kept")
+    retracted = notify([alice, bob], title="Sent by mistake")
+    context = signed_in_context(browser, daphne, alice)
+    tab = Tab(context, daphne).open("/notifications/").wait_connected()
+    tab.page.wait_for_selector(f'.inbox__item[data-id="{retracted.pk}"]')
+    tab.page.locator("[data-notifications-dropdown] [data-id]", has_text="Sent by mistake").wait_for(state="attached")
+    tab.wait_count(2)
+    services.retract(retracted)
+    tab.page.wait_for_selector(f'.inbox__item[data-id="{retracted.pk}"]', state="detached")
+    tab.page.wait_for_selector(f'[data-notifications-dropdown] [data-id="{retracted.pk}"]', state="detached")
+    tab.wait_count(1)
+    assert tab.page.locator(f'.inbox__item[data-id="{kept.pk}"]').count() == 1
+    assert tab.errors == []
+    context.close()
+
+
 def test_markup_in_a_notification_is_shown_as_text(browser, daphne, alice) -> None:
     context = signed_in_context(browser, daphne, alice)
     tab = Tab(context, daphne).open("/").wait_connected()
@@ -277,6 +294,9 @@ def test_desktop_notifications_only_after_the_person_turns_them_on(browser, daph
     context.add_init_script(DESKTOP_STUB)
     tab = Tab(context, daphne).open("/").wait_connected()
     notify(alice, title="Before opting in")
+    # Shown, not just counted: the hello's count may include it before its frame arrives,
+    # and a frame arriving after the opt-in would rightly go to the desktop.
+    tab.page.locator("[data-notifications-dropdown] [data-id]", has_text="Before opting in").wait_for(state="attached")
     tab.wait_count(1)
     assert tab.page.evaluate("window.__desktop") == []
     tab.page.click("[data-notifications-toggle]")

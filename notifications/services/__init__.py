@@ -17,6 +17,7 @@ from notifications.services.inbox import (
 )
 from notifications.services.online import is_connected
 from notifications.services.payload import serialize
+from notifications.services.retraction import retract
 from notifications.services.sending import anotify, notify
 from notifications.services.sync import InboxState, SyncResult, inbox_state, make_cursor, parse_cursor, sync
 
@@ -39,6 +40,7 @@ __all__ = [
     "parse_cursor",
     "parse_ids",
     "parse_inbox_query",
+    "retract",
     "serialize",
     "sync",
     "unread_count",

@@ -8,7 +8,7 @@
 //
 // Events (CustomEvent, dispatched on the client and on `document`, all named
 // "notifications:<name>"): open, message, sent, error, close, state, count,
-// notification, reset, read-state, topic. See docs/client.md.
+// notification, reset, read-state, retracted, topic. See docs/client.md.
 
 const STATES = ["CONNECTING", "OPEN", "CLOSING", "CLOSED"];
 
@@ -34,6 +34,7 @@ const DEFAULTS = {
   baseBackoffMs: 500,
   maxBackoffMs: 30000,
   busyBackoffMs: 30000, // after 4409: between this and twice this
+  recountSpreadMs: 2000, // after a retraction, sync within this
 };
 
 function topicKey(topic, params) {
@@ -212,6 +213,14 @@ export class NotificationClient extends EventTarget {
       case "resync":
         this.sync();
         break;
+      case "retracted":
+        // Deleted for everyone: pages drop them as if the person had deleted them, and the
+        // count comes from a sync (spread out: a retraction may reach every page at once).
+        this.emit("retracted", { ids: frame.ids });
+        this.emit("read-state", { type: "read_state", change: "deleted", ids: frame.ids, up_to: null });
+        clearTimeout(this.timers.recount);
+        this.timers.recount = setTimeout(() => this.readyState === "OPEN" && this.sync(), Math.random() * this.options.recountSpreadMs);
+        break;
       case "read_state":
         this.setCount(frame.unread_count);
         this.emit("read-state", { ...frame });
@@ -305,6 +314,7 @@ export class NotificationClient extends EventTarget {
     clearTimeout(this.timers.pongDeadline);
     clearTimeout(this.timers.reconnect);
     clearTimeout(this.timers.recheck);
+    clearTimeout(this.timers.recount);
   }
 
   setCount(count) {
