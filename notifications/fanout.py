@@ -42,6 +42,10 @@ REFRESH_CONCURRENCY = 50
 CHECK_SECONDS = 2.0
 # The marker of kept memberships outlives a refresh; a dead process's expires.
 MARKER_SECONDS = 3600
+# Messages taken from the process's queue in Redis per round trip.
+RECEIVE_BATCH = 100
+# Lost messages are logged at most this often per process (every loss is acted on).
+MISSED_WARNING_SECONDS = 60
 
 
 class LocalFanout:
@@ -60,6 +64,8 @@ class LocalFanout:
         self._refreshed = float("-inf")  # the first heartbeat check re-joins everything
         self._marked = False  # the marker of kept memberships is in Redis
         self._warned_ungrouped = False
+        self._sequence: dict[str, dict[str, int]] = {}  # group -> sender -> last number received
+        self._missed_warned_at = float("-inf")
 
     async def add(self, group: str, consumer: LiveConsumer) -> None:
         """Deliver the group's frames and events to ``consumer``; joins the layer group once per process."""
@@ -87,6 +93,7 @@ class LocalFanout:
         members.discard(consumer)
         if not members:
             del self.members[group]
+            self._sequence.pop(group, None)
             try:
                 await self._match_membership(group)
             except Exception as exc:  # noqa: BLE001 - it expires on its own
@@ -181,11 +188,47 @@ class LocalFanout:
 
     async def _receive_loop(self) -> None:
         while True:
-            message = await realtime.receive_or_recover(self.layer, self.channel, self.refresh, who="The fan-out")
-            if message is None:
+            messages = await realtime.receive_or_recover(self._receive_batch, self.refresh, who="The fan-out")
+            if messages is None:
                 await self._tell_all_recovered()
-            else:
+                continue
+            for message in messages:
                 await self._deliver(message)
+
+    async def _receive_batch(self) -> list[dict[str, Any]]:
+        """The next messages for this process: up to RECEIVE_BATCH in one Redis round trip.
+
+        channels-redis's own receive() takes one message per several round trips
+        (a cleanup script, BZPOPMIN, a backup write, a backup clean), each waiting its
+        turn on the event loop. While other sockets connect and disconnect fast, the
+        loop is busy and that receive fell behind the sends: the process's queue in
+        Redis filled to its capacity and channels-redis dropped what came next,
+        silently (bench/churn.py). Here a blocking pop and a bulk pop share one round
+        trip. Messages are at-most-once either way; pages recover through sync.
+        """
+        layer = self.layer
+        if not isinstance(layer, RedisChannelLayer):
+            return [await layer.receive(self.channel)]
+        # channels-redis's names: all of a layer's process channels share one sorted set,
+        # each message naming the channel(s) it is for in "__asgi_channel__".
+        process_channel = layer.non_local_name(self.channel)
+        redis = layer.connection(layer.consistent_hash(process_channel))
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.bzpopmin(layer.prefix + process_channel, timeout=layer.brpop_timeout)
+            pipe.zpopmin(layer.prefix + process_channel, RECEIVE_BATCH - 1)
+            first, rest = await pipe.execute()
+        contents = ([first[1]] if first else []) + [member for member, _score in rest]
+        mine = []
+        for content in contents:
+            message = layer.deserialize(content)
+            channels = message.pop("__asgi_channel__", self.channel)
+            channels = channels if isinstance(channels, list) else [channels]
+            if self.channel in channels:
+                mine.append(message)
+            for other in channels:  # another consumer of this process using the layer directly
+                if other != self.channel:
+                    layer.receive_buffer[other].put_nowait(dict(message))
+        return mine
 
     async def _deliver(self, message: dict[str, Any]) -> None:
         """A frame goes out as it is; any other event type is dispatched to each consumer's handler."""
@@ -193,6 +236,10 @@ class LocalFanout:
         if group is None:
             self._warn_ungrouped(message)
             return
+        if self._missed_before(message, group):
+            await self._tell_missed(group)
+        message.pop("sender", None)  # the numbering is the fan-out's business, not the handlers'
+        message.pop("seq", None)
         frame = message.get("frame") if message.get("type") == realtime.FRAME_EVENT else None
         for consumer in list(self.members.get(group, ())):
             try:
@@ -202,6 +249,42 @@ class LocalFanout:
                     await consumer.dispatch(message)
             except Exception:  # one socket's failure must not stop the others
                 logger.exception("Fan-out to one socket failed")
+
+    def _missed_before(self, message: dict[str, Any], group: str) -> bool:
+        """True when the sender's numbering skips: messages to ``group`` were lost on the way.
+
+        channels-redis drops over capacity without a word; the publisher numbers each
+        sender's messages per group (publisher._Sequencer). A number at or below the
+        last one (a restarted numbering, or two concurrent sends landing swapped) is
+        not a gap.
+        """
+        sender, number = message.get("sender"), message.get("seq")
+        if not isinstance(sender, str) or not isinstance(number, int) or group not in self.members:
+            return False
+        last_by_sender = self._sequence.setdefault(group, {})
+        last = last_by_sender.get(sender)
+        if last is None or number <= last:
+            last_by_sender[sender] = number
+            return False
+        last_by_sender[sender] = number
+        return number > last + 1
+
+    async def _tell_missed(self, group: str) -> None:
+        """Messages to ``group`` were lost: its sockets resync now instead of at their next heartbeat."""
+        now = asyncio.get_running_loop().time()
+        if now - self._missed_warned_at >= MISSED_WARNING_SECONDS:
+            self._missed_warned_at = now
+            logger.warning(
+                "Live messages to %s were lost on the way (the channel layer dropped them, e.g. over capacity); "
+                "its sockets resync now (further losses are not logged for %d s)",
+                group,
+                MISSED_WARNING_SECONDS,
+            )
+        for consumer in list(self.members.get(group, ())):
+            try:
+                await consumer.on_layer_recovered()
+            except Exception:
+                logger.exception("Telling a socket to resync failed")
 
     def _warn_ungrouped(self, message: dict[str, Any]) -> None:
         if not self._warned_ungrouped:

@@ -15,7 +15,8 @@ import atexit
 import logging
 import os
 import threading
-from collections import deque
+import uuid
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -185,17 +186,53 @@ def _waves(batch: list[Push]) -> list[list[Push]]:
     return waves
 
 
+class _Sequencer:
+    """Numbers this process's pushes per group (1, 2, 3...), so a receiver can see a gap.
+
+    channels-redis drops a message silently when a channel is over capacity; the
+    fan-out that receives 5 after 3 from the same sender knows 4 was lost and
+    tells that group's sockets to resync (fanout.py). At most MAX_GROUPS counters
+    are kept, least recently used first out; a group's numbering then starts
+    again at 1, which receivers take as a new start, not a gap.
+    """
+
+    MAX_GROUPS = 100_000
+
+    def __init__(self) -> None:
+        self._pid: int | None = None
+        self.sender = ""
+        self._counters: OrderedDict[str, int] = OrderedDict()
+
+    def next(self, group: str) -> tuple[str, int]:
+        if self._pid != os.getpid():  # first use, or a forked child: a sender of its own
+            self._pid, self.sender, self._counters = os.getpid(), uuid.uuid4().hex[:12], OrderedDict()
+        number = self._counters.pop(group, 0) + 1
+        self._counters[group] = number
+        if len(self._counters) > self.MAX_GROUPS:
+            self._counters.popitem(last=False)
+        return self.sender, number
+
+
+_sequencer = _Sequencer()
+
+
 async def send_to_groups(
     channel_layer: BaseChannelLayer, groups: Sequence[str], event: dict[str, Any]
 ) -> BaseException | None:
     """One push to its groups within PUSH_TIMEOUT; the failure, if any, instead of raising it."""
     try:
-        # Each copy names its group: a process's fan-out routes it to that group's sockets.
-        sends = (channel_layer.group_send(group, {**event, "group": group}) for group in groups)
+        # Each copy names its group (a process's fan-out routes it to that group's sockets)
+        # and carries its number in this sender's sequence for the group (see _Sequencer).
+        sends = (channel_layer.group_send(group, _numbered(event, group)) for group in groups)
         await asyncio.wait_for(asyncio.gather(*sends), app_settings.PUSH_TIMEOUT)
     except Exception as exc:  # noqa: BLE001 - any layer failure must not fail the caller
         return exc
     return None
+
+
+def _numbered(event: dict[str, Any], group: str) -> dict[str, Any]:
+    sender, number = _sequencer.next(group)
+    return {**event, "group": group, "sender": sender, "seq": number}
 
 
 _queue = _PushQueue()

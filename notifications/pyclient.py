@@ -47,6 +47,7 @@ class LiveInbox:
         self.unread_count: int | None = None
         self.close_codes: list[int] = []
         self.connections = 0
+        self._synced = False  # the sync after the latest greeting has answered in full
         self._max_id = 0
         self._cursor = cursor  # where a previous page left off; None shows the current inbox
         self._ws: ClientConnection | None = None
@@ -76,6 +77,11 @@ class LiveInbox:
         """Wait until the client has been greeted ``count`` times (1 = first connection)."""
         with self._changed:
             return self._changed.wait_for(lambda: self.connections >= count, timeout)
+
+    def wait_synced(self, timeout: float = 10) -> bool:
+        """Wait until the client is greeted and its sync after that greeting has answered in full."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.connections >= 1 and self._synced, timeout)
 
     @property
     def duplicated_frames(self) -> int:
@@ -119,6 +125,7 @@ class LiveInbox:
         kind = frame.get("type")
         if kind == "hello":
             self.unread_count = frame["unread_count"]
+            self._synced = False
             self._sync(ws)
             with self._changed:
                 self.connections += 1
@@ -129,6 +136,9 @@ class LiveInbox:
             self._show(frame["notifications"], via_sync=True)
             if not frame["more"]:
                 self._cursor = frame["cursor"] or self._cursor
+                with self._changed:
+                    self._synced = True
+                    self._changed.notify_all()
             self.unread_count = frame["unread_count"]
             if frame["more"]:
                 ws.send(json.dumps({"type": "sync", "cursor": frame["cursor"]}))

@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.db import transaction
@@ -24,6 +24,7 @@ from notifications.conf import app_settings
 from notifications.publisher import run_on_publisher
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Channel-layer event types. Namespaced so they cannot collide with handlers
 # of apps that subclass our consumer.
@@ -134,14 +135,14 @@ RETRY_FIRST, RETRY_MAX = 0.5, 5.0
 
 
 async def receive_or_recover(
-    channel_layer: BaseChannelLayer, channel: str, rejoin: Callable[[], Awaitable[None]], *, who: str
-) -> dict[str, Any] | None:
-    """The next message on ``channel``; across a layer outage, retry with backoff until ``rejoin``
+    receive: Callable[[], Awaitable[T]], rejoin: Callable[[], Awaitable[None]], *, who: str
+) -> T | None:
+    """What ``receive()`` returns; across a layer outage, retry with backoff until ``rejoin``
     (re-joining the groups a Redis restart forgot) succeeds, then None: "events may have been lost"."""
     delay, lost = RETRY_FIRST, False
     while True:
         try:
-            return await channel_layer.receive(channel)
+            return await receive()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any layer failure is an outage to ride out

@@ -105,10 +105,14 @@ class RedisServer:
         if self.directory:
             shutil.rmtree(self.directory, ignore_errors=True)
 
-    def channel_layers(self, *, capacity: int = 100, layer: str = "core") -> dict[str, Any]:
+    def channel_layers(
+        self, *, capacity: int = 100, layer: str = "core", process_capacity: int | None = None
+    ) -> dict[str, Any]:
         """A CHANNEL_LAYERS setting pointing at this server with this run's own key prefix.
 
         ``layer`` is "core" (channels-redis's default) or "pubsub" (see REDIS_LAYER).
+        ``process_capacity`` sizes the process channels ("specific.*") as the demo
+        settings do (REDIS_PROCESS_CAPACITY); by default they get ``capacity`` too.
         """
         host = {"address": self.url, "socket_timeout": 15, "socket_connect_timeout": 2, "max_connections": 1000}
         if layer == "pubsub":
@@ -116,6 +120,8 @@ class RedisServer:
         else:
             backend = "channels_redis.core.RedisChannelLayer"
             config = {"hosts": [host], "prefix": self.prefix, "capacity": capacity}
+            if process_capacity is not None:
+                config["channel_capacity"] = {"specific.*": process_capacity}
         return {"default": {"BACKEND": backend, "CONFIG": config}}
 
     def env(self, *, capacity: int | None = None, layer: str = "core") -> dict[str, str]:

@@ -27,7 +27,7 @@ from notifications import notify, realtime
 from notifications.exceptions import NotificationNotStored
 from notifications.models import Notification
 from notifications.pyclient import LiveInbox
-from notifications.testing import DaphneServer, RedisServer, session_cookie
+from notifications.testing import DaphneServer, RedisServer, open_socket, receive_frame, session_cookie
 from tests.conftest import start_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,7 +46,9 @@ def inbox_for(server: DaphneServer, user: User) -> LiveInbox:
     inbox = LiveInbox(
         server.ws_url(), headers={"Cookie": session_cookie(user)}, origin=server.origin, ping_interval=0.5
     ).start()
-    assert inbox.wait_connected(timeout=10), server.output()
+    # Caught up, not only greeted: a first sync answered after a burst would be a reset to the
+    # newest page, which rightly does not bring older notifications in as arrivals.
+    assert inbox.wait_synced(timeout=10), server.output()
     return inbox
 
 
@@ -110,6 +112,28 @@ def test_burst_over_channel_capacity_is_recovered_through_sync(stack, alice) -> 
         assert inbox.unread_count == 250
     finally:
         inbox.stop()
+
+
+def test_messages_dropped_over_capacity_make_the_server_send_resync_at_once(stack, alice) -> None:
+    """The sender's numbering per group shows the gap at the next message: no waiting for a heartbeat."""
+    _redis, server = stack
+    with open_socket(server, alice) as ws:
+        receive_frame(ws, "hello")
+        server.freeze()
+        try:
+            burst = [notify(alice, title=f"burst {i}").pk for i in range(150)]
+            assert realtime.flush(timeout=30)  # 100 fit the process channel; the sender drops 50
+        finally:
+            server.thaw()
+        after = notify(alice, title="after the burst").pk
+        frames = [receive_frame(ws)]
+        while frames[-1]["type"] != "resync":  # we send no ping: only the server can say it
+            frames.append(receive_frame(ws))
+        live = [frame["notification"]["id"] for frame in frames if frame["type"] == "notification"]
+        assert 100 <= len(live) < 150  # the process channel's 100 (and one already taken), not the rest
+        assert live == burst[: len(live)]
+        assert receive_frame(ws, "notification")["notification"]["id"] == after
+    assert "were lost on the way" in server.output()
 
 
 def test_daphne_killed_and_restarted_clients_get_what_was_sent_meanwhile_once(stack, alice) -> None:
