@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddleware, get_user
 from channels.sessions import CookieMiddleware, SessionMiddleware
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db import DatabaseError
 
 from notifications.db import concurrent_read
 from notifications.security import header
 from notifications.services.tokens import user_for_token
+
+logger = logging.getLogger(__name__)
+
+# Set in the scope when the database failed during authentication: the consumer closes with 4503.
+DATABASE_DOWN = "notifications.database_down"
 
 
 def token_from_scope(scope: dict[str, Any]) -> str | None:
@@ -32,16 +41,30 @@ class TokenAuthMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         token = token_from_scope(scope) if scope["type"] == "websocket" else None
         if token is not None:
-            user = await concurrent_read(user_for_token)(token)
+            try:
+                user = await concurrent_read(user_for_token)(token)
+            except DatabaseError as exc:
+                logger.warning("Socket handshake while the database is unavailable (%s)", type(exc).__name__)
+                user, scope = None, {**scope, DATABASE_DOWN: True}
             scope = {**scope, "user": user or AnonymousUser(), "auth_method": "token"}
         return await self.inner(scope, receive, send)
 
 
 class SessionAuthMiddleware(AuthMiddleware):
-    """Channels' session auth, its lookup of the session and the user run beside other sockets' (db.py)."""
+    """Channels' session auth, its lookup of the session and the user run beside other sockets' (db.py).
+
+    With the database down the handshake is not an error page: the socket is
+    accepted and closed with 4503 (retry) by the consumer (``DATABASE_DOWN``).
+    """
 
     async def resolve_scope(self, scope: dict[str, Any]) -> None:
-        scope["user"]._wrapped = await concurrent_read(get_user.func)(scope)
+        try:
+            scope["user"]._wrapped = await concurrent_read(get_user.func)(scope)
+        except DatabaseError as exc:
+            logger.warning("Socket handshake while the database is unavailable (%s)", type(exc).__name__)
+            scope["user"]._wrapped = AnonymousUser()
+            scope["session"]._wrapped = import_module(settings.SESSION_ENGINE).SessionStore()  # empty, never loaded
+            scope[DATABASE_DOWN] = True
 
 
 def NotificationsAuthStack(inner: Any) -> Any:

@@ -26,11 +26,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         for key in raw
         if key not in DEFAULTS
     ]
-    timeout = raw.get("PUSH_TIMEOUT", DEFAULTS["PUSH_TIMEOUT"])
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        errors.append(
-            Error("NOTIFICATIONS['PUSH_TIMEOUT'] must be a positive number of seconds.", id="notifications.E003")
-        )
+    for key in ("PUSH_TIMEOUT", "HEALTH_TIMEOUT"):
+        timeout = raw.get(key, DEFAULTS[key])
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            message = f"NOTIFICATIONS[{key!r}] must be a positive number of seconds."
+            errors.append(Error(message, id="notifications.E003"))
     for key in (
         "SYNC_PAGE_SIZE",
         "SYNC_PAGE_BYTES",

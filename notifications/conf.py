@@ -55,6 +55,9 @@ DEFAULTS: dict[str, Any] = {
     # on its heartbeat: catches endings no signal reports (QuerySet.update(is_active=False),
     # an expired session). None: only the signals (logout, password change, ...).
     "REVALIDATE_SECONDS": 60,
+    # Seconds /healthz waits for each part (the database, the channel layer's PUSH_TIMEOUT
+    # aside) before it reports that part as failing (503).
+    "HEALTH_TIMEOUT": 2.0,
     # Seconds a socket token (for non-browser clients) stays valid (for connecting).
     "TOKEN_TTL": 300,
 }

@@ -34,9 +34,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.sessions import InstanceSessionWrapper
 from channels.utils import await_many_dispatch
+from django.db import DatabaseError
 
 from notifications import connections, fanout, protocol, realtime, shutdown
-from notifications.auth import token_from_scope
+from notifications.auth import DATABASE_DOWN, token_from_scope
 from notifications.conf import app_settings
 from notifications.db import concurrent_read
 from notifications.exceptions import InvalidQuery
@@ -46,6 +47,10 @@ from notifications.security import origin_allowed
 from notifications.services import logins
 
 logger = logging.getLogger(__name__)
+
+# Seconds a heartbeat waits for the database (its pong's fields, the login re-check) before
+# answering without them: a ping proves the connection, whatever the database does.
+PONG_DATABASE_WAIT = 1.0
 
 __all__ = ["ClientMessage", "CloseCode", "LiveConsumer", "ProtocolError"]
 
@@ -170,12 +175,21 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.accept()
         except DenyConnection:
             await self.close()
+        except DatabaseError as exc:
+            # Retryable, not a server error: the page reconnects with backoff.
+            logger.warning("Closing a new socket: the database is unavailable (%s)", type(exc).__name__)
+            if not self._accepted:
+                await self.accept()
+            await self.close(code=int(CloseCode.UNAVAILABLE), reason="database unavailable; retry")
 
     async def connect(self) -> None:
         shutdown.install()
         if not origin_allowed(self.scope):
             logger.info("Refused a WebSocket handshake from origin %r", dict(self.scope["headers"]).get(b"origin"))
             await self.close()  # before accept: the handshake is answered with 403
+            return
+        if self.scope.get(DATABASE_DOWN):
+            await self._refuse(CloseCode.UNAVAILABLE, "database unavailable; retry")
             return
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -258,6 +272,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 await handler(message)
             except InvalidQuery as error:
                 raise ProtocolError("bad_field", str(error), ref=message.ref) from None
+            except DatabaseError as exc:
+                logger.warning("A %r frame found the database unavailable (%s)", message.type, type(exc).__name__)
+                raise ProtocolError(
+                    "unavailable", "The database is unavailable; retry shortly.", ref=message.ref
+                ) from None
         except ProtocolError as error:
             await self.send(text_data=error.frame())
 
@@ -288,7 +307,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
         except Exception as exc:  # noqa: BLE001 - the layer loop reports and recovers outages
             logger.debug("Refresh failed on ping: %s", exc)
         await self.on_heartbeat()
-        await self.send_frame({"type": "pong", "ref": message.ref, **await self.pong_fields()})
+        await self.send_frame({"type": "pong", "ref": message.ref, **await self._bounded_pong_fields()})
+
+    async def _bounded_pong_fields(self) -> dict[str, Any]:
+        """pong_fields(), or none when they need a database that is slow or down: a ping never waits on it."""
+        try:
+            return await asyncio.wait_for(self.pong_fields(), PONG_DATABASE_WAIT)
+        except (DatabaseError, TimeoutError) as exc:
+            logger.info("Pong without its fields: %s", type(exc).__name__)
+            return {}
 
     def _login_check_due(self) -> bool:
         interval = app_settings.REVALIDATE_SECONDS
@@ -305,12 +332,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
         session = self.scope.get("session")
         try:
             if token is not None:
-                valid = await concurrent_read(logins.token_login_valid)(token, self.user.pk)
+                check = concurrent_read(logins.token_login_valid)(token, self.user.pk)
             elif session is not None and session.session_key:
-                valid = await concurrent_read(logins.session_login_valid)(session.session_key, self.user.pk)
+                check = concurrent_read(logins.session_login_valid)(session.session_key, self.user.pk)
             else:
-                valid = True  # authenticated by a middleware of the site's own: nothing to re-check here
-        except Exception as exc:  # noqa: BLE001
+                return True  # authenticated by a middleware of the site's own: nothing to re-check here
+            valid = await asyncio.wait_for(check, PONG_DATABASE_WAIT)
+        except Exception as exc:  # noqa: BLE001 - the database down or slow, most likely
             logger.warning(
                 "Could not re-check a socket's login (%s: %s); checking again later", type(exc).__name__, exc
             )

@@ -20,14 +20,15 @@ PROTOCOL_VERSION = 1
 class CloseCode(IntEnum):
     """WebSocket close codes and what the client should do about them."""
 
-    GOING_AWAY = 1001  # server restarting: reconnect
+    GOING_AWAY = 1001  # server restarting: reconnect (sent by shutdown.py)
     MESSAGE_TOO_BIG = 1009  # sent by Daphne over --websocket-max-message-size
     SERVER_ERROR = 1011  # reconnect with backoff
     # Daphne (autobahn) lets an application send only 1000 and 3000-4999, so the
     # app's own "too big" and "try again later" are 4009 and 4013.
     FRAME_TOO_BIG = 4009  # over NOTIFICATIONS["MAX_FRAME_BYTES"]
     TOO_FAR_BEHIND = 4013  # the socket stopped reading: reconnect and sync
-    TOO_MANY_CONNECTIONS = 4409  # the user has too many sockets open: stop reconnecting
+    TOO_MANY_CONNECTIONS = 4409  # the user has too many sockets open: retry late
+    UNAVAILABLE = 4503  # the database did not answer: reconnect with backoff
     NOT_AUTHENTICATED = 4401  # stop reconnecting, send the person to log in
     FORBIDDEN = 4403  # stop reconnecting
     RATE_LIMITED = 4429  # reconnect later

@@ -143,6 +143,8 @@ class LiveInbox:
             if frame["more"]:
                 ws.send(json.dumps({"type": "sync", "cursor": frame["cursor"]}))
         elif kind == "pong":
+            if "latest_cursor" not in frame:
+                return  # answered without the server's database: nothing to compare
             latest = int(frame["latest_cursor"].split(".")[1]) if frame["latest_cursor"] else 0
             behind = latest > self._max_id or frame["unread_count"] != self.unread_count
             if behind and self._behind:
@@ -152,6 +154,8 @@ class LiveInbox:
             self._behind = behind and not self._behind
         elif kind == "resync":
             self._sync(ws)
+        elif kind == "error" and frame.get("code") == "unavailable":
+            self._behind = True  # the database did not answer a sync: the next behind pong syncs again
         elif kind in {"read_state", "ack"}:
             self.unread_count = frame["unread_count"]
 

@@ -138,7 +138,13 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_b
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": int(os.environ.get("DATABASE_POOL_MAX_SIZE", "10")),
+        # While PostgreSQL is down the pool cannot connect: a caller waits this long
+        # (psycopg's default is 30 s), then fails, and the socket answers "unavailable".
+        "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "3")),
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A host that drops packets must not hang a connect for the TCP timeout (minutes).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

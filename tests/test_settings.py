@@ -42,6 +42,8 @@ def test_the_configured_project_passes_the_checks() -> None:
         ({"PUSH_TIMOUT": 1}, "notifications.E002"),
         ({"PUSH_TIMEOUT": 0}, "notifications.E003"),
         ({"PUSH_TIMEOUT": "1"}, "notifications.E003"),
+        ({"HEALTH_TIMEOUT": 0}, "notifications.E003"),
+        ({"REVALIDATE_SECONDS": -1}, "notifications.E011"),
         ({"ALLOWED_ORIGINS": "https://example.com"}, "notifications.E004"),
         (["not", "a", "dict"], "notifications.E001"),
     ],

@@ -25,6 +25,7 @@ export const CLOSE_CODES = {
   4403: "forbidden",
   4409: "too many connections for this user",
   4429: "rate limited",
+  4503: "database unavailable (retrying)",
 };
 
 const DEFAULTS = {
@@ -230,6 +231,12 @@ export class NotificationClient extends EventTarget {
         break;
       case "error":
         this.emit("error", { code: frame.code, message: frame.message });
+        if (frame.code === "unavailable" && this.syncing) {
+          // The server's database did not answer: try the sync again a little later.
+          this.syncing = false;
+          clearTimeout(this.timers.retrySync);
+          this.timers.retrySync = setTimeout(() => this.readyState === "OPEN" && this.sync(), 2000 + Math.random() * 3000);
+        }
         break;
       default:
         break;
@@ -239,6 +246,7 @@ export class NotificationClient extends EventTarget {
   // A pong carries the inbox's newest id and true count. Behind twice in a row
   // (the first time a notification may just be in flight): something was dropped.
   checkBehind(frame) {
+    if (frame.latest_cursor === undefined) return; // the server answered without its database
     const behind = cursorId(frame.latest_cursor) > this.newestId || frame.unread_count !== this.unreadCount;
     if (behind && this.behind && !this.syncing) {
       this.sync();
@@ -315,6 +323,7 @@ export class NotificationClient extends EventTarget {
     clearTimeout(this.timers.reconnect);
     clearTimeout(this.timers.recheck);
     clearTimeout(this.timers.recount);
+    clearTimeout(this.timers.retrySync);
   }
 
   setCount(count) {
