@@ -42,11 +42,15 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def setup_django(database_url: str) -> None:
+def setup_django(database_url: str, *, log_level: str = "ERROR") -> None:
+    """Django on ``database_url``, migrated, with no Redis guessed (the run starts its own).
+
+    ``log_level``: ERROR by default, since failed pushes during the faults are expected.
+    """
     os.environ["DATABASE_URL"] = database_url
     os.environ.update({"DJANGO_SETTINGS_MODULE": "project.settings", "DEBUG": "0", "REDIS_AUTODETECT": "0"})
-    os.environ.setdefault("LOG_LEVEL", "ERROR")  # failed pushes during the faults are expected
-    os.environ.setdefault("SECRET_KEY", "chaos-run-only")
+    os.environ.setdefault("LOG_LEVEL", log_level)
+    os.environ.setdefault("SECRET_KEY", "bench-run-only")
     import django
 
     django.setup()

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.chaos import setup_django  # noqa: E402 - needs the path above
 
 
 def parse_args() -> argparse.Namespace:
@@ -140,26 +141,13 @@ async def run_stable(clients: list[Stable], url: str, origin: str, ping: float, 
 stable_ready = threading.Event()
 
 
-def setup_django(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.update({"DJANGO_SETTINGS_MODULE": "project.settings", "DEBUG": "0", "REDIS_AUTODETECT": "0"})
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("SECRET_KEY", "churn-run-only")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
 def main() -> int:
     args = parse_args()
     if args.churn:
         churn(args.churn)
         return 0
     workdir = Path(tempfile.mkdtemp(prefix="churn-"))
-    setup_django(args.database_url or f"sqlite:///{workdir / 'churn.sqlite3'}")
+    setup_django(args.database_url or f"sqlite:///{workdir / 'churn.sqlite3'}", log_level="WARNING")
 
     from django.contrib.auth.models import User
     from django.test import override_settings

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -301,6 +302,15 @@ def receive_frame(ws: ClientConnection, frame_type: str | None = None, *, timeou
         if frame_type is None or frame.get("type") == frame_type:
             return frame
         waiting.append(frame)
+
+
+def closed_with(ws: ClientConnection, *, timeout: float = 10) -> int:
+    """Read until the server closes the socket; its close code (1006 when no close frame came)."""
+    try:
+        while True:
+            ws.recv(timeout=timeout)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else 1006
 
 
 def frames_set_aside(ws: ClientConnection) -> list[dict[str, Any]]:

@@ -18,19 +18,10 @@ from websockets.exceptions import ConnectionClosed
 
 from notifications import notify
 from notifications.services import tokens
-from notifications.testing import DaphneServer, open_socket, receive_frame, session_cookie
+from notifications.testing import DaphneServer, closed_with, open_socket, receive_frame, session_cookie
 from tests.conftest import start_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def closed_with(ws) -> int:
-    try:
-        while True:
-            ws.recv(timeout=10)
-    except ConnectionClosed as closed:
-        return closed.rcvd.code if closed.rcvd else 1006
-    raise AssertionError("unreachable")
 
 
 def token_for(client: Client) -> str:

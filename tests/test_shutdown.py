@@ -8,7 +8,7 @@ import pytest
 import redis
 from websockets.exceptions import ConnectionClosed
 
-from notifications.testing import DaphneServer, RedisServer, open_socket, receive_frame
+from notifications.testing import DaphneServer, RedisServer, closed_with, open_socket, receive_frame
 from tests.conftest import start_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,15 +21,6 @@ def limited_daphne(redis_server: RedisServer) -> DaphneServer:
     server = start_daphne(redis_server, notifications={"MAX_CONNECTIONS_PER_USER": TABS})
     yield server
     server.stop()
-
-
-def close_code(ws) -> int:
-    try:
-        while True:
-            ws.recv(timeout=15)
-    except ConnectionClosed as closed:
-        return closed.rcvd.code if closed.rcvd else 1006
-    raise AssertionError("unreachable")
 
 
 def keys_of_this_run(redis_server: RedisServer, part: str) -> list[bytes]:
@@ -48,8 +39,8 @@ def test_a_graceful_shutdown_sends_1001_and_leaves_nothing_behind(
         receive_frame(second, "hello")
         assert keys_of_this_run(redis_server, f"sockets:{alice.pk}")
         limited_daphne.stop()  # SIGTERM
-        assert close_code(first) == 1001
-        assert close_code(second) == 1001
+        assert closed_with(first, timeout=15) == 1001
+        assert closed_with(second, timeout=15) == 1001
     assert keys_of_this_run(redis_server, f"sockets:{alice.pk}") == []  # the count is left at once
     assert keys_of_this_run(redis_server, f"user.{alice.pk}") == []  # and so are the group memberships
 
