@@ -27,7 +27,7 @@ from notifications import notify, realtime
 from notifications.exceptions import NotificationNotStored
 from notifications.models import Notification
 from notifications.pyclient import LiveInbox
-from notifications.testing import DaphneServer, RedisServer, open_socket, receive_frame, session_cookie
+from notifications.testing import DaphneServer, RedisServer, open_socket, receive_frame, session_cookie, wait_until
 from tests.conftest import start_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -114,9 +114,18 @@ def test_burst_over_channel_capacity_is_recovered_through_sync(stack, alice) -> 
         inbox.stop()
 
 
+def process_queue_length(redis: RedisServer) -> int:
+    """Messages waiting in Redis for the server processes (their "specific.*!" sorted sets)."""
+    client = Redis.from_url(redis.url)
+    try:
+        return sum(client.zcard(key) for key in client.scan_iter(f"{redis.prefix}specific.*!"))
+    finally:
+        client.close()
+
+
 def test_messages_dropped_over_capacity_make_the_server_send_resync_at_once(stack, alice) -> None:
     """The sender's numbering per group shows the gap at the next message: no waiting for a heartbeat."""
-    _redis, server = stack
+    redis, server = stack
     with open_socket(server, alice) as ws:
         receive_frame(ws, "hello")
         server.freeze()
@@ -125,6 +134,8 @@ def test_messages_dropped_over_capacity_make_the_server_send_resync_at_once(stac
             assert realtime.flush(timeout=30)  # 100 fit the process channel; the sender drops 50
         finally:
             server.thaw()
+        # Sent once the server has taken the burst from Redis: into a full channel it would drop too.
+        wait_until(lambda: process_queue_length(redis) == 0, timeout=30, what="the server to drain its queue")
         after = notify(alice, title="after the burst").pk
         frames = [receive_frame(ws)]
         while frames[-1]["type"] != "resync":  # we send no ping: only the server can say it
