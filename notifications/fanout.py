@@ -254,20 +254,19 @@ class LocalFanout:
         """True when the sender's numbering skips: messages to ``group`` were lost on the way.
 
         channels-redis drops over capacity without a word; the publisher numbers each
-        sender's messages per group (publisher._Sequencer). A number at or below the
-        last one (a restarted numbering, or two concurrent sends landing swapped) is
-        not a gap.
+        sender's messages per group (publisher._Sequencer). A 1 starts the numbering
+        again (a restarted sender's counter); a number at or below the last one (two
+        concurrent sends landing swapped) is not a gap.
         """
         sender, number = message.get("sender"), message.get("seq")
         if not isinstance(sender, str) or not isinstance(number, int) or group not in self.members:
             return False
         last_by_sender = self._sequence.setdefault(group, {})
         last = last_by_sender.get(sender)
-        if last is None or number <= last:
-            last_by_sender[sender] = number
-            return False
+        if last is not None and 1 < number <= last:
+            return False  # a late arrival: its gap was counted when the later one came
         last_by_sender[sender] = number
-        return number > last + 1
+        return last is not None and number > last + 1
 
     async def _tell_missed(self, group: str) -> None:
         """Messages to ``group`` were lost: its sockets resync now instead of at their next heartbeat."""

@@ -199,18 +199,20 @@ class _Sequencer:
     MAX_GROUPS = 100_000
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()  # the publisher thread and a server's event loop both send
         self._pid: int | None = None
         self.sender = ""
         self._counters: OrderedDict[str, int] = OrderedDict()
 
     def next(self, group: str) -> tuple[str, int]:
-        if self._pid != os.getpid():  # first use, or a forked child: a sender of its own
-            self._pid, self.sender, self._counters = os.getpid(), uuid.uuid4().hex[:12], OrderedDict()
-        number = self._counters.pop(group, 0) + 1
-        self._counters[group] = number
-        if len(self._counters) > self.MAX_GROUPS:
-            self._counters.popitem(last=False)
-        return self.sender, number
+        with self._lock:
+            if self._pid != os.getpid():  # first use, or a forked child: a sender of its own
+                self._pid, self.sender, self._counters = os.getpid(), uuid.uuid4().hex[:12], OrderedDict()
+            number = self._counters.pop(group, 0) + 1
+            self._counters[group] = number
+            if len(self._counters) > self.MAX_GROUPS:
+                self._counters.popitem(last=False)
+            return self.sender, number
 
 
 _sequencer = _Sequencer()

@@ -117,3 +117,24 @@ def test_a_plain_group_send_is_reported_not_silently_dropped(private_redis, capl
         assert socket.received == [{"type": "chat.typing", "group": "chat.lobby"}]
 
     run_with_hub(private_redis, scenario)
+
+
+def test_a_gap_in_a_senders_numbering_tells_the_groups_sockets_to_resync() -> None:
+    """Only a skip is a loss: a first message, a restarted numbering and a late arrival are not."""
+    resynced: list[str] = []
+
+    class Recovering(Socket):
+        async def on_layer_recovered(self) -> None:
+            resynced.append("resync")
+
+    async def scenario() -> None:
+        hub = LocalFanout(channel_layer=None)
+        hub.members["g"].add(Recovering())
+        for sender, number in [("a", 7), ("a", 8), ("b", 1), ("a", 10), ("a", 9), ("a", 11), ("a", 1), ("a", 2)]:
+            await hub._deliver(
+                {"type": realtime.FRAME_EVENT, "frame": "{}", "group": "g", "sender": sender, "seq": number}
+            )
+            resynced.append(f"{sender}{number}")
+
+    asyncio.run(scenario())
+    assert resynced == ["a7", "a8", "b1", "resync", "a10", "a9", "a11", "a1", "a2"]
