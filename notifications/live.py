@@ -1,12 +1,14 @@
 """``LiveConsumer``: the base class for real-time consumer apps, with all the plumbing done.
 
 A subclass gets: the origin check (403), authentication (session or token;
-4401), an authorization hook (4403), the per-user connection limit (4409),
+4401), an authorization hook (4403), the per-user connection limit (4409), a retryable close while the
+database is down (4503),
 the JSON protocol with a handler per frame type (``{"type": "say"}`` calls
 ``handle_say``), ``error`` frames for bad input (the socket stays open), the
 frame size limit (4009) and rate limit (4429), the heartbeat (``ping`` ->
 ``pong``), the slow-client cut-off (4013), survival of a channel-layer outage
-(groups re-joined), and closing on logout, deactivation and token revocation.
+(groups re-joined), closing when the login ends (logout, password change,
+deactivation, token revocation, a heartbeat re-check), and 1001 on shutdown.
 
 Subclasses override only hooks, and rarely call ``super()``::
 
@@ -94,7 +96,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return {}
 
     async def on_layer_recovered(self) -> None:
-        """The channel layer was down and is back (groups re-joined): live events may have been lost."""
+        """Live events to this socket may have been lost: the channel layer was down and is back
+        (groups re-joined), Redis forgot the groups, or a group's messages skipped a number."""
 
     def is_free(self, message: ClientMessage) -> bool:
         """True for frames that must not spend a rate-limit token (say, a page the server announced)."""
