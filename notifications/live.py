@@ -1,9 +1,9 @@
 """``LiveConsumer``: the base class for real-time consumer apps, with all the plumbing done.
 
 A subclass gets: the origin check (403), authentication (session or token;
-4401), an authorization hook (4403), the per-user connection limit (4409), a retryable close while the
-database is down (4503),
-the JSON protocol with a handler per frame type (``{"type": "say"}`` calls
+4401), an authorization hook (4403), the per-user connection limit (4409), a
+retryable close while the database is down (4503), the JSON protocol with a
+handler per frame type (``{"type": "say"}`` calls
 ``handle_say``), ``error`` frames for bad input (the socket stays open), the
 frame size limit (4009) and rate limit (4429), the heartbeat (``ping`` ->
 ``pong``), the slow-client cut-off (4013), survival of a channel-layer outage
