@@ -30,6 +30,7 @@ import contextlib
 import logging
 from typing import Any, ClassVar
 
+from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.exceptions import AcceptConnection, DenyConnection, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -49,6 +50,10 @@ from notifications.security import origin_allowed
 from notifications.services import logins
 
 logger = logging.getLogger(__name__)
+
+# What a send to a socket whose client already left raises: Daphne (autobahn) raises
+# Disconnected, uvicorn an OSError (ClientDisconnected).
+SOCKET_GONE: tuple[type[BaseException], ...] = (OSError, Disconnected)
 
 # Seconds a heartbeat waits for the database (its pong's fields, the login re-check) before
 # answering without them: a ping proves the connection, whatever the database does.
@@ -153,6 +158,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self._counted = False  # in the per-user connection count
         self._login_checked_at = 0.0  # loop time the login was last found valid
         self._accepted = False
+        self._gone = False  # the client closed; nothing more can be sent
         self.shared_groups: set[str] = set()  # get_groups() and join_group()
         self.personal_groups: list[str] = []  # the user's and the session's
         self._leaving: asyncio.Future[None] | None = None
@@ -236,6 +242,18 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
+        # Nothing goes out before the accept (the fan-out may have a frame for a socket
+        # still connecting: its page syncs after hello) or after the client left.
+        if not self._accepted or self._gone:
+            return
+        try:
+            await self._send_checked(text_data, bytes_data, close)
+        except SOCKET_GONE:
+            # The client closed while a handler was still answering it (a page closed
+            # during its subscribe): its disconnect event follows and must still run.
+            self._gone = True
+
+    async def _send_checked(self, text_data: str | None, bytes_data: bytes | None, close: bool) -> None:
         # What a client that stopped reading has not taken waits in the server's
         # memory. Anything it sends proves it is alive; past the budget without
         # hearing from it, close the socket (4013): the page reconnects and syncs.

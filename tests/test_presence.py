@@ -68,6 +68,25 @@ def test_a_person_joins_once_and_leaves_with_their_last_tab(daphne: DaphneServer
     assert not services.is_present(alice, "lobby")
 
 
+def test_a_tab_closed_while_its_subscribe_is_answered_still_leaves(daphne: DaphneServer, alice, bob) -> None:
+    """The answer to a socket the client already closed must not crash the consumer before it leaves."""
+    with open_socket(daphne, bob) as watcher:
+        subscribe(watcher)
+        assert event(watcher)["event"] == "snapshot"
+        with open_socket(daphne, alice) as tab:
+            receive_frame(tab, "hello")
+            daphne.freeze()  # the server reads the subscribe and the close together, once thawed
+            try:
+                tab.send(json.dumps({"type": "subscribe", "topic": "presence.room", "params": LOBBY, "ref": "sub"}))
+                tab.close()  # gives up waiting for the frozen server's close frame after close_timeout
+            finally:
+                daphne.thaw()
+        # Closed before "subscribed" could be sent: the join, then the leave, still reach the room.
+        assert event(watcher) == {"event": "join", "user": {"id": alice.pk, "username": "alice"}}
+        assert event(watcher) == {"event": "leave", "user": {"id": alice.pk, "username": "alice"}}
+    assert not services.is_present(alice, "lobby")
+
+
 def test_presence_across_two_daphne_processes(private_redis, alice, bob) -> None:
     server_a, server_b = start_daphne(private_redis), start_daphne(private_redis)
     try:
