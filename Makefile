@@ -9,13 +9,22 @@ RUN_ENV := DEBUG=$${DEBUG:-1}
 
 .PHONY: run test lint migrate demo-users browser clean
 
+# One install at a time: `make run` and `make test` started together share the virtualenv.
 $(BIN)/.installed: requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	touch $@
+	@mkdir -p var
+	flock var/install.lock sh -c '[ $@ -nt requirements.txt ] || { \
+	  $(PYTHON) -m venv $(VENV) && \
+	  $(BIN)/python -m pip install --quiet --upgrade pip && \
+	  $(BIN)/python -m pip install --quiet -r requirements.txt && \
+	  touch $@; }'
 
-migrate: $(BIN)/.installed
+# DEBUG on and a generated secret key, for every later command of this checkout (git-ignored).
+.env:
+	@printf '# Written by make run for development (never deploy it). Delete it to start over.\nDEBUG=1\nSECRET_KEY=%s\n' \
+	  "$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
+	@echo "Wrote .env (DEBUG=1, a generated SECRET_KEY): manage.py, runserver and pytest read it."
+
+migrate: $(BIN)/.installed .env
 	$(RUN_ENV) $(BIN)/python manage.py migrate --no-input
 
 demo-users: migrate

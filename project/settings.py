@@ -17,6 +17,23 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def read_env_file(path: Path) -> None:
+    """Load KEY=VALUE lines (``make run`` writes them to ``.env``) under variables already set.
+
+    So ``manage.py``, ``runserver``, ``pytest`` and ``shell`` work in a new terminal of
+    a checkout where ``make run`` ran; the real environment always wins.
+    """
+    if not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        name, equals, value = line.strip().partition("=")
+        if equals and name and not name.startswith("#"):
+            os.environ.setdefault(name.strip(), value.strip().strip("'\""))
+
+
+read_env_file(Path(os.environ.get("ENV_FILE", BASE_DIR / ".env")))
+
+
 def env_bool(name: str, default: bool = False) -> bool:
     """Read a yes/no environment variable (1/0, true/false, yes/no, on/off)."""
     value = os.environ.get(name)
@@ -41,7 +58,8 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
             "SECRET_KEY is not set. Set it to a long random string, or set DEBUG=1 "
-            "to use the development key (never in production)."
+            "to use the development key (never in production). In a checkout, `make run` "
+            "writes both to .env, which later commands read."
         )
     SECRET_KEY = "django-insecure-development-key-only-used-when-DEBUG-is-on"
 

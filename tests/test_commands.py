@@ -1,6 +1,10 @@
-"""manage.py notify and create_demo_users."""
+"""manage.py notify and create_demo_users, and manage.py in a new terminal."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import pytest
 from django.contrib.auth.models import User
@@ -8,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from notifications.models import Audience, Notification
-from notifications.testing import DaphneServer
+from notifications.testing import PROJECT_DIR, DaphneServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,6 +65,36 @@ def test_demo_users_can_be_created_twice(capsys) -> None:
     assert User.objects.get(username="admin").is_superuser
     assert User.objects.count() == 4
     assert "alice  / alice-demo-pass" in capsys.readouterr().out
+
+
+@override_settings(DEBUG=True)
+def test_demo_users_keep_their_passwords_and_sessions_unless_reset() -> None:
+    call_command("create_demo_users")
+    alice = User.objects.get(username="alice")
+    alice.set_password("chosen by alice")
+    alice.save()
+    call_command("create_demo_users")  # `make run` again must not sign alice out everywhere
+    assert User.objects.get(username="alice").check_password("chosen by alice")
+    call_command("create_demo_users", "--reset-passwords")
+    assert User.objects.get(username="alice").check_password("alice-demo-pass")
+
+
+def test_manage_py_reads_the_env_file_make_run_writes(tmp_path) -> None:
+    """A new terminal has neither DEBUG nor SECRET_KEY: the git-ignored .env gives both."""
+    bare = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "REDIS_AUTODETECT": "0"}
+    command = [sys.executable, "manage.py", "check"]
+    missing = subprocess.run(
+        command, cwd=PROJECT_DIR, env={**bare, "ENV_FILE": str(tmp_path / "none")}, capture_output=True, text=True
+    )
+    assert missing.returncode != 0
+    assert "SECRET_KEY is not set" in missing.stderr
+    assert ".env" in missing.stderr
+    env_file = tmp_path / ".env"
+    env_file.write_text("# written by make run\nDEBUG=1\nSECRET_KEY=from-the-env-file\n")
+    found = subprocess.run(
+        command, cwd=PROJECT_DIR, env={**bare, "ENV_FILE": str(env_file)}, capture_output=True, text=True
+    )
+    assert found.returncode == 0, found.stderr
 
 
 def test_demo_users_are_refused_without_debug() -> None:

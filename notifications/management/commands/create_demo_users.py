@@ -19,15 +19,24 @@ DEMO_USERS: dict[str, tuple[str, tuple[str, ...], bool]] = {
 
 
 class Command(BaseCommand):
-    help = "Create (or reset) the demo users alice, bob, carol and admin. Refuses when DEBUG is off."
+    help = (
+        "Create the demo users alice, bob, carol and admin (existing ones keep their passwords and "
+        "sessions unless --reset-passwords). Refuses when DEBUG is off."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--reset-passwords", action="store_true", help="set the demo passwords again")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
             raise CommandError("Demo users have known passwords: create them only with DEBUG=1.")
         User = get_user_model()
         for username, (password, group_names, superuser) in DEMO_USERS.items():
-            user, _created = User._default_manager.get_or_create(**{User.USERNAME_FIELD: username})
-            user.set_password(password)
+            user, created = User._default_manager.get_or_create(**{User.USERNAME_FIELD: username})
+            if created or options["reset_passwords"]:
+                # A new password ends the user's sessions: only when asked, so `make run`
+                # again does not sign out every open browser.
+                user.set_password(password)
             user.is_staff = user.is_superuser = superuser
             user.is_active = True
             user.save()
