@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import ClientConnection, connect
 
 
@@ -102,8 +102,8 @@ class LiveInbox:
                 self.close_codes.append(code)
                 if 4400 <= code < 4500 and code != 4429:
                     return  # not signed in or forbidden: reconnecting cannot help
-            except (OSError, InvalidStatus, TimeoutError):
-                pass
+            except (OSError, InvalidHandshake, TimeoutError):
+                pass  # refused, or cut mid-handshake (a server shutting down): try again
             finally:
                 self._ws = None
             attempt += 1

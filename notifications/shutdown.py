@@ -11,7 +11,8 @@ close frame, then has every local consumer leave its groups and its count
 Daphne (through autobahn) lets an application close only with 1000 or
 3000-4999, so the frame is written by the protocol directly. This module is
 the one place that relies on Daphne's, Twisted's and autobahn's internals
-(``Server.connections``, the reactor's shutdown triggers, ``sendCloseFrame``);
+(``Server.connections`` and ``listeners``, the reactor's shutdown triggers,
+``sendCloseFrame``);
 ``tests/test_shutdown.py`` fails loudly if a release changes them. Under other
 servers (uvicorn closes sockets with 1012 itself) ``install()`` does nothing.
 """
@@ -53,6 +54,13 @@ def shutting_down() -> bool:
 
 def _before_shutdown(servers: list[Any]) -> Deferred[None]:
     _state["shutting_down"] = True
+    for server in servers:
+        # Refuse new connections now: accepted during the cleanup below, they would be
+        # dropped mid-handshake when the process exits; refused, clients retry elsewhere.
+        for listener in server.listeners:
+            port = getattr(listener, "result", None)
+            if hasattr(port, "stopListening"):
+                port.stopListening()
     closed = 0
     for server in servers:
         for protocol in list(server.connections):
