@@ -111,7 +111,7 @@ def _delivery_count(**conditions: Any) -> Coalesce:
 class NotificationAdmin(admin.ModelAdmin):
     list_display = ("title", "level", "audience_label", "sender", "created_at", "recipients", "read")
     list_filter = ("level", "audience", "kind", "created_at")
-    search_fields = ("title", "body", "deliveries__user__username")
+    search_fields = ("title", "body", f"deliveries__user__{get_user_model().USERNAME_FIELD}")
     date_hierarchy = "created_at"
     list_select_related = ("group", "sender")
     fields = ("title", "body", "level", "url", "kind", "data", "audience", "group", "sender", "actor", "created_at")
@@ -201,7 +201,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     list_display = ("notification", "user", "is_read", "read_at", "deleted_at")
     list_filter = (ReadFilter, "notification__level", "notification__created_at")
-    search_fields = ("user__username", "notification__title")
+    search_fields = (f"user__{get_user_model().USERNAME_FIELD}", "notification__title")
     list_select_related = ("notification", "user")
     readonly_fields = ("notification", "user", "read_at", "deleted_at")
     actions = ["mark_read_action", "mark_unread_action", "send_again_action"]

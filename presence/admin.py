@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -14,8 +15,8 @@ from presence.models import OnlineUser
 
 @admin.register(OnlineUser)
 class OnlineUserAdmin(admin.ModelAdmin):
-    list_display = ("username", "rooms", "last_login")
-    search_fields = ("username",)
+    list_display = (get_user_model().USERNAME_FIELD, "rooms", "last_login")
+    search_fields = (get_user_model().USERNAME_FIELD,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         self._rooms = services.rooms_by_user()
