@@ -23,6 +23,12 @@ logger = logging.getLogger(__name__)
 DATABASE_DOWN = "notifications.database_down"
 
 
+def _database_down(exc: DatabaseError) -> bool:
+    """Log a handshake that found the database down; the value for the scope's DATABASE_DOWN."""
+    logger.warning("Socket handshake while the database is unavailable (%s)", type(exc).__name__)
+    return True
+
+
 def token_from_scope(scope: dict[str, Any]) -> str | None:
     """``Authorization: Bearer <token>`` on the handshake, or ``?token=`` in the URL."""
     authorization = header(scope, b"authorization") or ""
@@ -44,8 +50,7 @@ class TokenAuthMiddleware:
             try:
                 user = await concurrent_read(user_for_token)(token)
             except DatabaseError as exc:
-                logger.warning("Socket handshake while the database is unavailable (%s)", type(exc).__name__)
-                user, scope = None, {**scope, DATABASE_DOWN: True}
+                user, scope = None, {**scope, DATABASE_DOWN: _database_down(exc)}
             scope = {**scope, "user": user or AnonymousUser(), "auth_method": "token"}
         return await self.inner(scope, receive, send)
 
@@ -61,10 +66,9 @@ class SessionAuthMiddleware(AuthMiddleware):
         try:
             scope["user"]._wrapped = await concurrent_read(get_user.func)(scope)
         except DatabaseError as exc:
-            logger.warning("Socket handshake while the database is unavailable (%s)", type(exc).__name__)
             scope["user"]._wrapped = AnonymousUser()
             scope["session"]._wrapped = import_module(settings.SESSION_ENGINE).SessionStore()  # empty, never loaded
-            scope[DATABASE_DOWN] = True
+            scope[DATABASE_DOWN] = _database_down(exc)
 
 
 def NotificationsAuthStack(inner: Any) -> Any:

@@ -279,11 +279,7 @@ class LocalFanout:
                 group,
                 MISSED_WARNING_SECONDS,
             )
-        for consumer in list(self.members.get(group, ())):
-            try:
-                await consumer.on_layer_recovered()
-            except Exception:
-                logger.exception("Telling a socket to resync failed")
+        await self._tell_recovered(set(self.members.get(group, ())))
 
     def _warn_ungrouped(self, message: dict[str, Any]) -> None:
         if not self._warned_ungrouped:
@@ -296,12 +292,15 @@ class LocalFanout:
             )
 
     async def _tell_all_recovered(self) -> None:
-        consumers = {consumer for members in self.members.values() for consumer in members}
+        await self._tell_recovered({consumer for members in self.members.values() for consumer in members})
+
+    async def _tell_recovered(self, consumers: set[LiveConsumer]) -> None:
+        """Live events may have been lost for these sockets: each asks its page to resync."""
         for consumer in consumers:
             try:
                 await consumer.on_layer_recovered()
             except Exception:
-                logger.exception("Telling a socket the layer recovered failed")
+                logger.exception("Telling a socket to resync failed")
 
 
 _hubs: dict[asyncio.AbstractEventLoop, LocalFanout] = {}

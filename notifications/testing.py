@@ -313,6 +313,15 @@ def closed_with(ws: ClientConnection, *, timeout: float = 10) -> int:
         return closed.rcvd.code if closed.rcvd else 1006
 
 
+def refused_with(ws: ClientConnection, *, timeout: float = 10) -> int | None:
+    """None when the server greets the socket (``hello``), else the code it closed it with."""
+    try:
+        receive_frame(ws, "hello", timeout=timeout)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else 1006
+    return None
+
+
 def frames_set_aside(ws: ClientConnection) -> list[dict[str, Any]]:
     """Frames ``receive_frame`` read while waiting for another type and has not returned yet."""
     return list(_set_aside.get(ws, ()))

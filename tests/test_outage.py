@@ -17,7 +17,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
-from websockets.exceptions import ConnectionClosed
 
 from notifications import notify
 from notifications.testing import (
@@ -29,6 +28,7 @@ from notifications.testing import (
     open_socket,
     port_open,
     receive_frame,
+    refused_with,
     wait_until,
 )
 from tests.conftest import start_daphne
@@ -84,11 +84,7 @@ def healthz(server: DaphneServer) -> tuple[int, dict, float]:
 def close_code_of_new_socket(server: DaphneServer, user) -> int | None:
     """A new handshake: None when greeted, else the close code (a 500 would raise InvalidStatus)."""
     with open_socket(server, user) as ws:
-        try:
-            receive_frame(ws, "hello", timeout=15)
-        except ConnectionClosed as closed:
-            return closed.rcvd.code if closed.rcvd else 1006
-    return None
+        return refused_with(ws, timeout=15)
 
 
 def test_a_database_outage_answers_retryable_errors_fast_and_recovers(outage_stack, alice) -> None:

@@ -6,9 +6,8 @@ import time
 
 import pytest
 import redis
-from websockets.exceptions import ConnectionClosed
 
-from notifications.testing import DaphneServer, RedisServer, closed_with, open_socket, receive_frame
+from notifications.testing import DaphneServer, RedisServer, closed_with, open_socket, receive_frame, refused_with
 from tests.conftest import start_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,22 +44,13 @@ def test_a_graceful_shutdown_sends_1001_and_leaves_nothing_behind(
     assert keys_of_this_run(redis_server, f"user.{alice.pk}") == []  # and so are the group memberships
 
 
-def greeted(ws) -> int | None:
-    """None when the socket was greeted (hello), else the code it was closed with."""
-    try:
-        receive_frame(ws, "hello", timeout=10)
-    except ConnectionClosed as closed:
-        return closed.rcvd.code if closed.rcvd else 1006
-    return None
-
-
 def open_all_tabs(server: DaphneServer, user, *, within: float) -> list:
     """TABS greeted sockets for ``user``; a tab refused with 4409 tries again until ``within`` runs out."""
     deadline = time.monotonic() + within
     tabs = []
     while len(tabs) < TABS:
         context = open_socket(server, user)
-        refused = greeted(context.__enter__())
+        refused = refused_with(context.__enter__())
         if refused is None:
             tabs.append(context)
             continue
