@@ -11,8 +11,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.templatetags.admin_urls import admin_urlname
 from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_permission_codename, get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, QuerySet, Subquery
@@ -138,7 +139,8 @@ class NotificationAdmin(admin.ModelAdmin):
 
     @admin.display(description="recipients", ordering="recipient_total")
     def recipients(self, obj: Notification) -> str:
-        url = reverse("admin:notifications_delivery_changelist") + "?" + urlencode({"notification__id__exact": obj.pk})
+        changelist = reverse(admin_urlname(Delivery._meta, "changelist"))
+        url = f"{changelist}?{urlencode({'notification__id__exact': obj.pk})}"
         return format_html('<a href="{}">{}</a>', url, obj.recipient_total)
 
     @admin.display(description="read", ordering="read_total")
@@ -170,7 +172,7 @@ class NotificationAdmin(admin.ModelAdmin):
             )
             self.log_addition(request, sent, [{"added": {}}])
             self.message_user(request, f"Sent to {sent.recipient_count} recipient(s).", messages.SUCCESS)
-            return HttpResponseRedirect(reverse("admin:notifications_notification_change", args=[sent.pk]))
+            return HttpResponseRedirect(reverse(admin_urlname(Notification._meta, "change"), args=[sent.pk]))
         context = {
             **self.admin_site.each_context(request),
             "title": "Send a notification",
@@ -235,10 +237,15 @@ class DeliveryAdmin(admin.ModelAdmin):
         self.message_user(request, f"Sent {len(notifications)} notification(s) again.")
 
     def has_mark_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("notifications.change_delivery")
+        return request.user.has_perm(_permission("change", Delivery))
 
     def has_send_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("notifications.add_notification")
+        return request.user.has_perm(_permission("add", Notification))
+
+
+def _permission(action: str, model: type[Any]) -> str:
+    """``app_label.action_model``: follows the app's label instead of spelling it."""
+    return f"{model._meta.app_label}.{get_permission_codename(action, model._meta)}"
 
 
 @admin.action(description="Send a notification to selected users")
@@ -246,7 +253,7 @@ def send_notification_to_users(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any]
 ) -> HttpResponse:
     ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
-    return HttpResponseRedirect(reverse("admin:notifications_notification_add") + "?" + urlencode({"users": ids}))
+    return HttpResponseRedirect(reverse(admin_urlname(Notification._meta, "add")) + "?" + urlencode({"users": ids}))
 
 
 def _add_action_to_user_admin() -> None:

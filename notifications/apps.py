@@ -5,6 +5,9 @@ from django.apps import AppConfig
 
 class NotificationsConfig(AppConfig):
     name = "notifications"
+    # Not "notifications": that label (and its tables) belong to django-notifications-hq,
+    # which many sites migrate from (see the import_notifications_hq command).
+    label = "live_notifications"
     verbose_name = "Notifications"
     default_auto_field = "django.db.models.BigAutoField"
 

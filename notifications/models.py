@@ -66,6 +66,9 @@ class Notification(models.Model):
     target = GenericForeignKey("target_type", "target_id")
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Unique when set: a second store with the same key is recognised as a repeat
+    # (import_notifications_hq uses "django-notifications-hq:<id>").
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["-id"]

@@ -16,7 +16,7 @@ from notifications.testing import DaphneServer, open_socket, receive_frame
 
 pytestmark = pytest.mark.django_db
 
-COMPOSE = "/admin/notifications/notification/add/"
+COMPOSE = "/admin/live_notifications/notification/add/"
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_non_staff_get_the_admin_login_and_staff_without_permission_get_403(clie
 
 def test_sent_notifications_are_read_only(admin_client, alice) -> None:
     sent = notify(alice, title="Fixed")
-    url = f"/admin/notifications/notification/{sent.pk}/change/"
+    url = f"/admin/live_notifications/notification/{sent.pk}/change/"
     assert "Fixed" in admin_client.get(url).content.decode()
     assert admin_client.post(url, {"title": "Edited"}).status_code == 403
     assert Notification.objects.get().title == "Fixed"
@@ -95,7 +95,7 @@ def test_sent_notifications_are_read_only(admin_client, alice) -> None:
 def test_changelist_queries_do_not_grow_with_rows(admin_client, alice, bob, staff) -> None:
     def queries() -> int:
         with CaptureQueriesContext(connection) as captured:
-            assert admin_client.get("/admin/notifications/notification/").status_code == 200
+            assert admin_client.get("/admin/live_notifications/notification/").status_code == 200
         return len(captured)
 
     notify(staff, title="one", sender=alice)
@@ -110,10 +110,10 @@ def test_changelist_shows_counts_and_searches_recipients(admin_client, alice, bo
     sent = notify([alice, bob], title="Counted")
     notify(carol, title="Carol only")
     services.mark_read(alice, [sent.pk])
-    page = admin_client.get("/admin/notifications/notification/").content.decode()
+    page = admin_client.get("/admin/live_notifications/notification/").content.decode()
     assert "Chosen users" in page
     assert f"?notification__id__exact={sent.pk}" in page
-    found = admin_client.get("/admin/notifications/notification/?q=carol").content.decode()
+    found = admin_client.get("/admin/live_notifications/notification/?q=carol").content.decode()
     assert "Carol only" in found
     assert "Counted" not in found
 
@@ -123,7 +123,7 @@ def test_recipient_and_read_counts_do_not_depend_on_the_search(admin_client, ali
     staff.user_set.add(carol)
     sent = notify(staff, title="Deploy at 17:00")
     services.mark_read(alice, [sent.pk])
-    page = admin_client.get(f"/admin/notifications/notification/{search}").content.decode()
+    page = admin_client.get(f"/admin/live_notifications/notification/{search}").content.decode()
     assert f'?notification__id__exact={sent.pk}">3</a>' in page
     assert '<td class="field-read">1</td>' in page
 
@@ -138,11 +138,11 @@ def test_deleting_in_the_admin_retracts_live_from_every_recipient(
     with open_socket(daphne, alice) as alice_ws, open_socket(daphne, bob) as bob_ws:
         receive_frame(alice_ws, "hello")
         receive_frame(bob_ws, "hello")
-        page = admin_client.post(f"/admin/notifications/notification/{mine.pk}/delete/", {"post": "yes"})
+        page = admin_client.post(f"/admin/live_notifications/notification/{mine.pk}/delete/", {"post": "yes"})
         assert page.status_code == 302
         assert receive_frame(alice_ws, "retracted") == {"type": "retracted", "ids": [mine.pk]}
         admin_client.post(
-            "/admin/notifications/notification/",
+            "/admin/live_notifications/notification/",
             {"action": "delete_selected", "post": "yes", "_selected_action": [chosen.pk, group.pk, everyone.pk]},
         )
         # One frame per audience: alice's own group, the staff group, everyone.
@@ -162,12 +162,13 @@ def test_delivery_actions_go_through_services(admin_client, alice, bob) -> None:
     sent = notify([alice, bob], title="Both")
     rows = list(Delivery.objects.values_list("pk", flat=True))
     admin_client.post(
-        "/admin/notifications/delivery/", {"action": "mark_read_action", "_selected_action": rows}, follow=True
+        "/admin/live_notifications/delivery/", {"action": "mark_read_action", "_selected_action": rows}, follow=True
     )
     assert services.unread_count(alice) == services.unread_count(bob) == 0
-    assert "Both" not in admin_client.get("/admin/notifications/delivery/?read=no").content.decode()
-    assert "Both" in admin_client.get("/admin/notifications/delivery/?read=yes").content.decode()
-    admin_client.post("/admin/notifications/delivery/", {"action": "send_again_action", "_selected_action": rows[:1]})
+    assert "Both" not in admin_client.get("/admin/live_notifications/delivery/?read=no").content.decode()
+    assert "Both" in admin_client.get("/admin/live_notifications/delivery/?read=yes").content.decode()
+    send_again = {"action": "send_again_action", "_selected_action": rows[:1]}
+    admin_client.post("/admin/live_notifications/delivery/", send_again)
     resent = Notification.objects.exclude(pk=sent.pk).get()
     assert resent.deliveries.count() == 1
     assert resent.title == "Both"
@@ -185,8 +186,8 @@ def test_user_list_action_opens_the_composer_prefilled(admin_client, alice, bob)
 
 def test_markup_in_content_is_text_in_the_admin(admin_client, alice) -> None:
     sent = notify(alice, title="<script>alert(1)</script>", body="<img src=x onerror=alert(2)>")
-    listing = admin_client.get("/admin/notifications/notification/").content.decode()
-    detail = admin_client.get(f"/admin/notifications/notification/{sent.pk}/change/").content.decode()
+    listing = admin_client.get("/admin/live_notifications/notification/").content.decode()
+    detail = admin_client.get(f"/admin/live_notifications/notification/{sent.pk}/change/").content.decode()
     for page in (listing, detail):
         assert "<script>alert(1)</script>" not in page
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page

@@ -26,10 +26,10 @@ assert Delivery.objects.filter(user=member, notification=sent).exists()
 client = Client()
 client.force_login(root)
 for path in [
-    "/admin/notifications/notification/?q=member",
-    "/admin/notifications/delivery/?q=member",
+    "/admin/live_notifications/notification/?q=member",
+    "/admin/live_notifications/delivery/?q=member",
     "/admin/presence/onlineuser/?q=member",
-    "/admin/notifications/notification/add/",
+    "/admin/live_notifications/notification/add/",
 ]:
     status = client.get(path).status_code
     assert status == 200, (path, status)

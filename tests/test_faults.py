@@ -188,7 +188,7 @@ def admin_post_compose(server: DaphneServer, admin: User, recipient: User, *, ti
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     cookie = session_cookie(admin)
-    url = f"{server.origin}/admin/notifications/notification/add/"
+    url = f"{server.origin}/admin/live_notifications/notification/add/"
     page = opener.open(urllib.request.Request(url, headers={"Cookie": cookie})).read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     csrf_cookie = next(c.value for c in jar if c.name == "csrftoken")
@@ -227,7 +227,7 @@ def write_lock_held_elsewhere() -> Iterator[None]:
         port=settings_dict["PORT"] or None,
         autocommit=False,
     )
-    other.execute("LOCK TABLE notifications_notification IN ACCESS EXCLUSIVE MODE")
+    other.execute(f"LOCK TABLE {Notification._meta.db_table} IN ACCESS EXCLUSIVE MODE")
     with connection.cursor() as cursor:
         cursor.execute("SET lock_timeout = '200ms'")
     try:
