@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -62,6 +63,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             Error(
                 "NOTIFICATIONS['RATE_LIMIT'] must be {'RATE': >0, 'BURST': >0, 'CLOSE_AFTER': >0}.",
                 id="notifications.E007",
+            )
+        )
+    namespace = raw.get("REDIS_NAMESPACE")
+    if namespace is not None and (
+        not isinstance(namespace, str) or not re.fullmatch(r"[A-Za-z0-9_-]{0,40}", namespace)
+    ):
+        errors.append(
+            Error(
+                "NOTIFICATIONS['REDIS_NAMESPACE'] must be None or up to 40 letters, digits, '-' or '_'.",
+                id="notifications.E012",
             )
         )
     errors += _route_errors(raw.get("WEBSOCKET_ROUTES", DEFAULTS["WEBSOCKET_ROUTES"]))

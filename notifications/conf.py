@@ -15,6 +15,9 @@ from django.dispatch import receiver
 DEFAULTS: dict[str, Any] = {
     # Prefix of every channel-layer group name this app uses.
     "GROUP_PREFIX": "notifications",
+    # Namespace of this site's groups and keys on a Redis that other sites may share.
+    # None: derived from SECRET_KEY (see notifications/namespace.py); "": no namespace.
+    "REDIS_NAMESPACE": None,
     # Channel layer alias (see CHANNEL_LAYERS) used for pushes and consumers.
     "CHANNEL_LAYER": "default",
     # Seconds a queued live push may take before it is given up (the notification

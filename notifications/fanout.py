@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from channels_redis.core import RedisChannelLayer
 
 from notifications import realtime, sharedstate
+from notifications.namespace import layer_group
 
 if TYPE_CHECKING:
     from notifications.live import LiveConsumer
@@ -108,10 +109,11 @@ class LocalFanout:
                 self._joined.add(group)
             elif not wanted and group in self._joined:
                 self._joined.discard(group)
-                await self.layer.group_discard(group, self.channel)
+                await self.layer.group_discard(layer_group(group), self.channel)
 
     async def _layer_join(self, group: str) -> None:
         layer = self.layer
+        group = layer_group(group)
         if not isinstance(layer, RedisChannelLayer):
             await layer.group_add(group, self.channel)
             return

@@ -25,6 +25,7 @@ from typing import Any
 from channels.layers import BaseChannelLayer
 
 from notifications.conf import app_settings
+from notifications.namespace import layer_group
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +226,7 @@ async def send_to_groups(
     try:
         # Each copy names its group (a process's fan-out routes it to that group's sockets)
         # and carries its number in this sender's sequence for the group (see _Sequencer).
-        sends = (channel_layer.group_send(group, _numbered(event, group)) for group in groups)
+        sends = (channel_layer.group_send(layer_group(group), _numbered(event, group)) for group in groups)
         await asyncio.wait_for(asyncio.gather(*sends), app_settings.PUSH_TIMEOUT)
     except Exception as exc:  # noqa: BLE001 - any layer failure must not fail the caller
         return exc

@@ -21,6 +21,7 @@ from django.db import transaction
 
 from notifications import publisher
 from notifications.conf import app_settings
+from notifications.namespace import layer_group
 from notifications.publisher import run_on_publisher
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,9 @@ def layer_problem() -> str | None:
             raise RuntimeError("no channel layer is configured")
         # A send to a group no one joins: a real round trip, no message left behind.
         event = {"type": "notifications.healthz"}
-        await asyncio.wait_for(channel_layer.group_send(f"{app_settings.GROUP_PREFIX}.healthz", event), timeout)
+        await asyncio.wait_for(
+            channel_layer.group_send(layer_group(f"{app_settings.GROUP_PREFIX}.healthz"), event), timeout
+        )
 
     try:
         run_on_publisher(probe())

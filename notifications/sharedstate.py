@@ -2,8 +2,9 @@
 
 With a Redis channel layer (core or pub/sub), ``redis_client()`` is a redis-py
 asyncio client on the same Redis, for the current event loop, and ``key()``
-namespaces keys under the layer's prefix. With another layer (the in-memory one
-under ``make run`` without Redis) it is None: state then lives in the process,
+namespaces keys under the layer's prefix and the site's namespace
+(notifications/namespace.py). With another layer (the in-memory one under
+``make run`` without Redis) it is None: state then lives in the process,
 which is all that layer can deliver to anyway.
 """
 
@@ -19,6 +20,7 @@ from channels_redis.utils import create_pool, decode_hosts
 from redis import asyncio as aioredis
 
 from notifications import realtime
+from notifications.namespace import key_prefix
 
 # Clients of our own for layers that do not lend theirs (pub/sub): one per event loop.
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
@@ -38,11 +40,11 @@ def redis_client() -> Any | None:
 
 
 def key(*parts: object) -> str:
-    """A Redis key under the channel layer's prefix, e.g. key("presence", "lobby")."""
+    """A Redis key under the channel layer's prefix and the site's namespace, e.g. key("presence", "lobby")."""
     layer = realtime.layer()
     config = _pubsub_config(layer)
     prefix = getattr(layer, "prefix", "") if config is None else config.get("prefix", "asgi")
-    return prefix + ":".join(str(part) for part in parts)
+    return prefix + key_prefix() + ":".join(str(part) for part in parts)
 
 
 def _pubsub_config(layer: Any) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ from django.test import override_settings
 
 from notifications import EVERYONE, notify, realtime
 from notifications.models import Notification
+from notifications.namespace import layer_group
 from notifications.testing import RedisServer, project_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,7 +32,7 @@ def subscribe(group: str) -> str:
     async def join() -> str:
         layer = get_channel_layer()
         channel = await layer.new_channel()
-        await layer.group_add(group, channel)
+        await layer.group_add(layer_group(group), channel)
         return channel
 
     return asyncio.run(join())
