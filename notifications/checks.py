@@ -1,4 +1,4 @@
-"""System checks for the NOTIFICATIONS setting and the channel layer."""
+"""System checks: the NOTIFICATIONS setting, the channel layer, and the wiring a site adds."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
+from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
+from notifications import routing
 from notifications.conf import DEFAULTS, app_settings
 
 
@@ -75,6 +79,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="notifications.E012",
             )
         )
+    for key in ("WEBSOCKET_URL", "BASE_TEMPLATE"):
+        if raw.get(key) is not None and not isinstance(raw.get(key), str):
+            errors.append(Error(f"NOTIFICATIONS[{key!r}] must be None or a string.", id="notifications.E018"))
     errors += _route_errors(raw.get("WEBSOCKET_ROUTES", DEFAULTS["WEBSOCKET_ROUTES"]))
     origins = raw.get("ALLOWED_ORIGINS")
     if origins is not None and (isinstance(origins, str) or not all(isinstance(o, str) for o in origins)):
@@ -92,6 +99,17 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[Warning 
     if alias not in layers:
         return [Error(f"CHANNEL_LAYERS has no {alias!r} layer; live delivery cannot work.", id="notifications.E005")]
     if layers[alias].get("BACKEND", "").endswith("InMemoryChannelLayer"):
+        if not settings.DEBUG:
+            return [
+                Warning(
+                    "The in-memory channel layer, with DEBUG off: notifications sent by any process "
+                    "other than the one holding the socket (a second server process, a worker, cron, "
+                    "manage.py) are not delivered live.",
+                    hint="Use channels-redis: CHANNEL_LAYERS = {'default': {'BACKEND': "
+                    "'channels_redis.core.RedisChannelLayer', 'CONFIG': {'hosts': ['redis://...']}}}.",
+                    id="notifications.W002",
+                )
+            ]
         return [
             Warning(
                 "The in-memory channel layer delivers only inside one process: notifications "
@@ -124,3 +142,77 @@ def _route_errors(routes: Any) -> list[Error]:
         if not isinstance(patterns, (list, tuple)):
             errors.append(Error(f"{module}.websocket_urlpatterns must be a list.", id="notifications.E010"))
     return errors
+
+
+@register()
+def check_wiring(app_configs: Any = None, **kwargs: Any) -> list[Warning | Error]:
+    """Each piece a site adds when it installs the app (README, "Add it to your site"), named when missing."""
+    errors: list[Warning | Error] = []
+    errors += _asgi_errors()
+    errors += _template_errors()
+    try:
+        reverse("notifications:inbox")
+    except NoReverseMatch:
+        errors.append(
+            Error(
+                "The notifications URLs are not included: the bell's links and the inbox have no address.",
+                hint='In the root urls.py: path("notifications/", include("notifications.urls")).',
+                id="notifications.E017",
+            )
+        )
+    if settings.DEBUG and "daphne" not in settings.INSTALLED_APPS:
+        errors.append(
+            Warning(
+                "runserver is Django's own (WSGI): it serves no WebSockets, so pages never go live.",
+                hint='Put "daphne" first in INSTALLED_APPS: its runserver serves ASGI_APPLICATION.',
+                id="notifications.W003",
+            )
+        )
+    return errors
+
+
+def _asgi_errors() -> list[Error]:
+    application = getattr(settings, "ASGI_APPLICATION", None)
+    wiring = "from notifications.asgi import with_websockets; application = with_websockets(application)"
+    if not application:
+        return [
+            Error(
+                "ASGI_APPLICATION is not set: no server knows where the WebSocket route is.",
+                hint=f'Set ASGI_APPLICATION = "mysite.asgi.application" and, in that asgi.py: {wiring}.',
+                id="notifications.E013",
+            )
+        ]
+    if app_settings.WEBSOCKET_URL:
+        return []  # the site says where the socket is (a proxy, another host, a regex route)
+    try:
+        found = routing.socket_path(application)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the site's to see, named
+        return [Error(f"ASGI_APPLICATION {application!r} could not be imported: {exc!r}.", id="notifications.E014")]
+    if found is None:
+        return [
+            Error(
+                f"{application} does not route WebSockets to NotificationConsumer: sockets would get HTTP 500.",
+                hint=f"In asgi.py, after get_asgi_application(): {wiring}. If your route has converters or a "
+                'regex, or a proxy moves it, set NOTIFICATIONS["WEBSOCKET_URL"] to the path pages connect to.',
+                id="notifications.E015",
+            )
+        ]
+    return []
+
+
+def _template_errors() -> list[Error]:
+    name = app_settings.BASE_TEMPLATE
+    if not isinstance(name, str) or not name:
+        return []
+    try:
+        get_template(name)
+    except TemplateDoesNotExist:
+        return [
+            Error(
+                f"NOTIFICATIONS['BASE_TEMPLATE'] is {name!r}, which no template loader finds.",
+                hint="Name your site's base template (with {% block title %} and {% block content %}), "
+                "or leave it unset for the app's own plain page.",
+                id="notifications.E016",
+            )
+        ]
+    return []

@@ -54,11 +54,17 @@ DEFAULTS: dict[str, Any] = {
     # Modules whose `websocket_urlpatterns` the project serves, in order. Add an
     # app's routing module here instead of editing asgi.py.
     "WEBSOCKET_ROUTES": ["notifications.routing"],
+    # Where the page's client opens its socket (a path, or a ws:// or wss:// URL). None: the
+    # path at which the site's ASGI_APPLICATION routes NotificationConsumer (notifications.routing).
+    "WEBSOCKET_URL": None,
+    # The template the app's pages (inbox, connection page, presence room) extend; it
+    # must have {% block title %} and {% block content %}. None: a plain page of the app's own.
+    "BASE_TEMPLATE": None,
     # Seconds between re-checks of an open socket's login (session or token), made
     # on its heartbeat: catches endings no signal reports (QuerySet.update(is_active=False),
     # an expired session). None: only the signals (logout, password change, ...).
     "REVALIDATE_SECONDS": 60,
-    # Seconds /healthz waits for each part (the database, the channel layer's PUSH_TIMEOUT
+    # Seconds the health check (views.healthz) waits for each part (the database, the channel layer's PUSH_TIMEOUT
     # aside) before it reports that part as failing (503).
     "HEALTH_TIMEOUT": 2.0,
     # Seconds a socket token (for non-browser clients) stays valid (for connecting).

@@ -1,4 +1,10 @@
-"""HTTP routes of the notifications app: the JSON API and the inbox page."""
+"""HTTP routes of the notifications app, under whatever prefix the site includes them.
+
+``path("notifications/", include("notifications.urls"))`` gives the inbox at
+``/notifications/``, the JSON API under ``/notifications/api/``, the connection
+page at ``/notifications/live/`` and the health check at ``/notifications/healthz``.
+Everything links to these by name (``notifications:inbox``, ...), never by path.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +15,16 @@ from notifications import api, views
 app_name = "notifications"
 
 urlpatterns = [
-    path("api/notifications/", api.notification_list, name="api-list"),
-    path("api/notifications/unread-count/", api.unread_count, name="api-unread-count"),
-    path("api/notifications/read-all/", api.mark_all_read, name="api-read-all"),
-    path("api/notifications/token/", api.issue_token, name="api-token"),
-    path("api/notifications/token/revoke/", api.revoke_tokens, name="api-token-revoke"),
-    path("api/notifications/<int:notification_id>/", api.delete, name="api-delete"),
-    path("api/notifications/<int:notification_id>/read/", api.mark_read, name="api-read"),
-    path("api/notifications/<int:notification_id>/unread/", api.mark_unread, name="api-unread"),
-    path("notifications/", views.inbox, name="inbox"),
-    path("notifications/action/", views.inbox_action, name="inbox-action"),
+    path("", views.inbox, name="inbox"),
+    path("action/", views.inbox_action, name="inbox-action"),
     path("live/", views.live, name="live"),
     path("healthz", views.healthz, name="healthz"),
+    path("api/", api.notification_list, name="api-list"),
+    path("api/unread-count/", api.unread_count, name="api-unread-count"),
+    path("api/read-all/", api.mark_all_read, name="api-read-all"),
+    path("api/token/", api.issue_token, name="api-token"),
+    path("api/token/revoke/", api.revoke_tokens, name="api-token-revoke"),
+    path("api/<int:notification_id>/", api.delete, name="api-delete"),
+    path("api/<int:notification_id>/read/", api.mark_read, name="api-read"),
+    path("api/<int:notification_id>/unread/", api.mark_unread, name="api-unread"),
 ]

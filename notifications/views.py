@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -10,9 +12,19 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from notifications import services
+from notifications.conf import app_settings
 from notifications.exceptions import InvalidQuery
 from notifications.models import Level
 from notifications.services.health import health
+
+# The layout the pages extend when the site names none: a complete page with the bell.
+FALLBACK_BASE_TEMPLATE = "notifications/standalone.html"
+
+
+def render_page(request: HttpRequest, template: str, context: dict[str, Any] | None = None) -> HttpResponse:
+    """A page of the app inside the site's layout: NOTIFICATIONS["BASE_TEMPLATE"], else the app's plain one."""
+    base = app_settings.BASE_TEMPLATE or FALLBACK_BASE_TEMPLATE
+    return render(request, template, {**(context or {}), "notifications_base_template": base})
 
 
 @login_required
@@ -28,7 +40,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         next_params["before"] = str(page.next_before)
     filters = request.GET.copy()
     filters.pop("before", None)
-    return render(
+    return render_page(
         request,
         "notifications/inbox.html",
         {
@@ -48,7 +60,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @require_GET
 def live(request: HttpRequest) -> HttpResponse:
     """The connection page: the socket's lifecycle, handshake and frames, live."""
-    return render(request, "notifications/live.html")
+    return render_page(request, "notifications/live.html")
 
 
 @login_required

@@ -7,6 +7,6 @@ from presence import views
 app_name = "presence"
 
 urlpatterns = [
-    path("presence/", views.room, name="lobby"),
-    path("presence/<str:name>/", views.room, name="room"),
+    path("", views.room, name="lobby"),
+    path("<str:name>/", views.room, name="room"),
 ]

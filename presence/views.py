@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import render
 
+from notifications.views import render_page
 from presence.topic import ROOM
 
 
@@ -13,4 +13,4 @@ from presence.topic import ROOM
 def room(request: HttpRequest, name: str = "lobby") -> HttpResponse:
     if not ROOM.match(name):
         return HttpResponseBadRequest("Room names are lowercase letters, digits, '-' and '_'.")
-    return render(request, "presence/room.html", {"room": name, "presence_params": {"room": name}})
+    return render_page(request, "presence/room.html", {"room": name, "presence_params": {"room": name}})

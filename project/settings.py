@@ -266,6 +266,8 @@ try:
     NOTIFICATIONS: dict[str, object] = {
         # The apps whose WebSocket routes are served (see docs/extending.md).
         "WEBSOCKET_ROUTES": ["notifications.routing"],
+        # The app's pages extend the demo's own layout (templates/base.html).
+        "BASE_TEMPLATE": "base.html",
         **json.loads(os.environ.get("NOTIFICATIONS_JSON", "{}")),
     }
 except ValueError as exc:

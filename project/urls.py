@@ -8,6 +8,6 @@ urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
-    path("", include("notifications.urls")),
-    path("", include("presence.urls")),
+    path("notifications/", include("notifications.urls")),
+    path("presence/", include("presence.urls")),
 ]

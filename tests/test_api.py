@@ -25,7 +25,7 @@ def test_list_is_newest_first_with_the_socket_payload(alice_client, alice, bob) 
     first = notify(alice, title="First", kind="build", data={"n": 1})
     second = notify(alice, title="Second", level="error", actor=bob)
     notify(bob, title="Not Alice's")
-    body = alice_client.get("/api/notifications/").json()
+    body = alice_client.get("/notifications/api/").json()
     assert [item["id"] for item in body["results"]] == [second.pk, first.pk]
     assert body["next"] is None
     item = body["results"][1]
@@ -37,15 +37,15 @@ def test_list_is_newest_first_with_the_socket_payload(alice_client, alice, bob) 
 def test_filters(alice_client, alice) -> None:
     info = notify(alice, title="info", kind="build")
     error = notify(alice, title="error", level="error", kind="deploy")
-    alice_client.post(f"/api/notifications/{info.pk}/read/")
-    assert ids(alice_client.get("/api/notifications/?unread=1")) == [error.pk]
-    assert ids(alice_client.get("/api/notifications/?level=error")) == [error.pk]
-    assert ids(alice_client.get("/api/notifications/?kind=build")) == [info.pk]
+    alice_client.post(f"/notifications/api/{info.pk}/read/")
+    assert ids(alice_client.get("/notifications/api/?unread=1")) == [error.pk]
+    assert ids(alice_client.get("/notifications/api/?level=error")) == [error.pk]
+    assert ids(alice_client.get("/notifications/api/?kind=build")) == [info.pk]
 
 
 def test_pages_neither_skip_nor_repeat_while_notifications_arrive(alice_client, alice) -> None:
     sent = [notify(alice, title=f"n{i}").pk for i in range(7)]
-    page1 = alice_client.get("/api/notifications/?limit=3").json()
+    page1 = alice_client.get("/notifications/api/?limit=3").json()
     notify(alice, title="arrived between pages 1 and 2")
     page2 = alice_client.get(page1["next"]).json()
     notify(alice, title="arrived between pages 2 and 3")
@@ -61,7 +61,7 @@ def test_pages_neither_skip_nor_repeat_while_notifications_arrive(alice_client, 
     ["limit=0", "limit=-1", "limit=abc", "before=x", "level=fatal", "unread=maybe", "limit=99999999999999999999"],
 )
 def test_bad_parameters_are_400_json(alice_client, params) -> None:
-    response = alice_client.get(f"/api/notifications/?{params}")
+    response = alice_client.get(f"/notifications/api/?{params}")
     assert response.status_code == 400
     assert response["Content-Type"] == "application/json"
     assert response.json()["error"]
@@ -70,36 +70,36 @@ def test_bad_parameters_are_400_json(alice_client, params) -> None:
 def test_limit_is_capped(alice_client, alice) -> None:
     for i in range(3):
         notify(alice, title=str(i))
-    assert len(ids(alice_client.get("/api/notifications/?limit=1000"))) == 3
+    assert len(ids(alice_client.get("/notifications/api/?limit=1000"))) == 3
 
 
 def test_unread_count(alice_client, alice) -> None:
     notify(alice, title="a")
     notify(alice, title="b")
-    assert alice_client.get("/api/notifications/unread-count/").json() == {"unread_count": 2}
+    assert alice_client.get("/notifications/api/unread-count/").json() == {"unread_count": 2}
 
 
 def test_read_unread_and_delete(alice_client, alice) -> None:
     one, two = notify(alice, title="one"), notify(alice, title="two")
-    assert alice_client.post(f"/api/notifications/{one.pk}/read/").json() == {"updated": 1, "unread_count": 1}
-    assert alice_client.post(f"/api/notifications/{one.pk}/read/").json() == {"updated": 0, "unread_count": 1}
-    assert alice_client.post(f"/api/notifications/{one.pk}/unread/").json() == {"updated": 1, "unread_count": 2}
-    assert alice_client.delete(f"/api/notifications/{two.pk}/").json() == {"updated": 1, "unread_count": 1}
-    assert ids(alice_client.get("/api/notifications/")) == [one.pk]
-    assert alice_client.delete(f"/api/notifications/{two.pk}/").status_code == 404
+    assert alice_client.post(f"/notifications/api/{one.pk}/read/").json() == {"updated": 1, "unread_count": 1}
+    assert alice_client.post(f"/notifications/api/{one.pk}/read/").json() == {"updated": 0, "unread_count": 1}
+    assert alice_client.post(f"/notifications/api/{one.pk}/unread/").json() == {"updated": 1, "unread_count": 2}
+    assert alice_client.delete(f"/notifications/api/{two.pk}/").json() == {"updated": 1, "unread_count": 1}
+    assert ids(alice_client.get("/notifications/api/")) == [one.pk]
+    assert alice_client.delete(f"/notifications/api/{two.pk}/").status_code == 404
 
 
 def test_read_all_only_up_to_what_was_seen(alice_client, alice) -> None:
     seen = notify(alice, title="seen")
     notify(alice, title="not seen yet")
-    response = alice_client.post("/api/notifications/read-all/", {"up_to": seen.pk}, content_type="application/json")
+    response = alice_client.post("/notifications/api/read-all/", {"up_to": seen.pk}, content_type="application/json")
     assert response.json() == {"updated": 1, "unread_count": 1}
-    assert alice_client.post("/api/notifications/read-all/").json() == {"updated": 1, "unread_count": 0}
+    assert alice_client.post("/notifications/api/read-all/").json() == {"updated": 1, "unread_count": 0}
 
 
 @pytest.mark.parametrize("body", ['{"up_to": "x"}', '{"up_to": -3}', "[1]", "{not json"])
 def test_read_all_bad_body_is_400(alice_client, body) -> None:
-    response = alice_client.post("/api/notifications/read-all/", body, content_type="application/json")
+    response = alice_client.post("/notifications/api/read-all/", body, content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"]
 
@@ -107,44 +107,44 @@ def test_read_all_bad_body_is_400(alice_client, body) -> None:
 def test_another_users_notification_is_404_never_403(alice_client, bob) -> None:
     bobs = notify(bob, title="Bob's")
     for method, url in [
-        ("post", f"/api/notifications/{bobs.pk}/read/"),
-        ("post", f"/api/notifications/{bobs.pk}/unread/"),
-        ("delete", f"/api/notifications/{bobs.pk}/"),
-        ("post", "/api/notifications/999999/read/"),
-        ("post", f"/api/notifications/{2**64}/read/"),
+        ("post", f"/notifications/api/{bobs.pk}/read/"),
+        ("post", f"/notifications/api/{bobs.pk}/unread/"),
+        ("delete", f"/notifications/api/{bobs.pk}/"),
+        ("post", "/notifications/api/999999/read/"),
+        ("post", f"/notifications/api/{2**64}/read/"),
     ]:
         response = getattr(alice_client, method)(url)
         assert response.status_code == 404, url
         assert response.json() == {"error": "No such notification in your inbox."}
     assert Delivery.objects.get(notification=bobs).read_at is None
     assert Delivery.objects.get(notification=bobs).deleted_at is None
-    assert bobs.pk not in ids(alice_client.get("/api/notifications/"))
+    assert bobs.pk not in ids(alice_client.get("/notifications/api/"))
 
 
 def test_not_signed_in_is_401_json(client) -> None:
-    for url in ["/api/notifications/", "/api/notifications/unread-count/"]:
+    for url in ["/notifications/api/", "/notifications/api/unread-count/"]:
         response = client.get(url)
         assert response.status_code == 401
         assert response.json()["error"]
-    assert client.post("/api/notifications/1/read/").status_code == 401
+    assert client.post("/notifications/api/1/read/").status_code == 401
 
 
 def test_wrong_method_is_405_json(alice_client) -> None:
-    response = alice_client.post("/api/notifications/")
+    response = alice_client.post("/notifications/api/")
     assert response.status_code == 405
     assert response["Allow"] == "GET"
-    assert alice_client.get("/api/notifications/1/read/").status_code == 405
-    assert alice_client.get("/api/notifications/1/").json()["error"].startswith("Method GET not allowed")
+    assert alice_client.get("/notifications/api/1/read/").status_code == 405
+    assert alice_client.get("/notifications/api/1/").json()["error"].startswith("Method GET not allowed")
 
 
 def test_unsafe_methods_need_the_csrf_token(alice) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
     sent = notify(alice, title="x")
-    refused = client.post(f"/api/notifications/{sent.pk}/read/")
+    refused = client.post(f"/notifications/api/{sent.pk}/read/")
     assert refused.status_code == 403
     assert "CSRF" in refused.json()["error"]
     client.get("/notifications/")  # the page sets the csrftoken cookie
     token = client.cookies["csrftoken"].value
-    accepted = client.post(f"/api/notifications/{sent.pk}/read/", headers={"X-CSRFToken": token})
+    accepted = client.post(f"/notifications/api/{sent.pk}/read/", headers={"X-CSRFToken": token})
     assert accepted.status_code == 200

@@ -256,7 +256,7 @@ def test_anonymous_pages_open_no_socket_and_4401_stops_reconnecting(browser, dap
 
 def test_connection_page_shows_state_handshake_and_heartbeat(browser, daphne, alice) -> None:
     context = signed_in_context(browser, daphne, alice)
-    tab = Tab(context, daphne).open("/live/")
+    tab = Tab(context, daphne).open("/notifications/live/")
     tab.page.wait_for_selector('[data-live-state][data-state="OPEN"]')
     tab.page.wait_for_function("document.querySelector('[data-live-check]').textContent.includes('✓')")
     request = tab.page.locator("[data-live-request]").text_content()

@@ -74,7 +74,7 @@ def outage_stack(redis_server: RedisServer) -> Iterator[tuple[DaphneServer, Data
 def healthz(server: DaphneServer) -> tuple[int, dict, float]:
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(server.origin + "/healthz", timeout=30) as response:
+        with urllib.request.urlopen(server.origin + "/notifications/healthz", timeout=30) as response:
             status, body = response.status, response.read()
     except urllib.error.HTTPError as error:
         status, body = error.code, error.read()
@@ -113,7 +113,7 @@ def test_a_database_outage_answers_retryable_errors_fast_and_recovers(outage_sta
         assert time.monotonic() - started < 3
 
         link.restore()
-        wait_until(lambda: healthz(server)[0] == 200, timeout=30, what="/healthz to recover")
+        wait_until(lambda: healthz(server)[0] == 200, timeout=30, what="/notifications/healthz to recover")
         ws.send(json.dumps({"type": "sync", "cursor": None, "ref": "after"}))
         assert receive_frame(ws, "sync")["ref"] == "after"
         sent = notify(alice, title="after the outage")

@@ -30,9 +30,9 @@ def test_anonymous_page_has_no_socket(client) -> None:
 
 
 def test_connection_page_needs_login_and_loads_its_script(client, alice) -> None:
-    assert client.get("/live/").status_code == 302
+    assert client.get("/notifications/live/").status_code == 302
     client.force_login(alice)
-    page = client.get("/live/").content.decode()
+    page = client.get("/notifications/live/").content.decode()
     assert "notifications/live.js" in page
     assert "Opening handshake" in page
     assert "Server-Sent Events" in page

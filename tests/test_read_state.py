@@ -21,7 +21,7 @@ def test_mark_read_over_http_updates_every_tab_of_that_person_only(daphne: Daphn
     with open_socket(daphne, alice) as tab1, open_socket(daphne, alice) as tab2, open_socket(daphne, bob) as bob_ws:
         for ws in (tab1, tab2, bob_ws):
             receive_frame(ws, "hello")
-        assert client.post(f"/api/notifications/{sent.pk}/read/").status_code == 200
+        assert client.post(f"/notifications/api/{sent.pk}/read/").status_code == 200
         for tab in (tab1, tab2):
             frame = receive_frame(tab, "read_state")
             assert frame == {"type": "read_state", "change": "read", "ids": [sent.pk], "up_to": None, "unread_count": 1}

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def token_for(client: Client) -> str:
-    response = client.post("/api/notifications/token/")
+    response = client.post("/notifications/api/token/")
     assert response.status_code == 200
     assert response.json()["expires_in"] == 300
     return response.json()["token"]
@@ -58,7 +58,7 @@ def test_expired_forged_and_revoked_tokens_close_with_4401(daphne: DaphneServer,
     for token in (expired, forged, tampered, "not-a-token"):
         with open_socket(daphne, headers={"Authorization": f"Bearer {token}"}, origin=None) as ws:
             assert closed_with(ws) == 4401, token
-    assert alice_client.post("/api/notifications/token/revoke/").json() == {"revoked": True}
+    assert alice_client.post("/notifications/api/token/revoke/").json() == {"revoked": True}
     with open_socket(daphne, headers={"Authorization": f"Bearer {good}"}, origin=None) as ws:
         assert closed_with(ws) == 4401
     fresh = token_for(alice_client)
@@ -72,15 +72,15 @@ def test_revoking_closes_token_sockets_but_not_browser_sessions(daphne: DaphneSe
     with open_socket(daphne, headers=bearer, origin=None) as by_token, open_socket(daphne, alice) as by_session:
         receive_frame(by_token, "hello")
         receive_frame(by_session, "hello")
-        alice_client.post("/api/notifications/token/revoke/")
+        alice_client.post("/notifications/api/token/revoke/")
         assert closed_with(by_token) == 4401
         by_session.send('{"type": "ping", "ref": "still"}')
         assert receive_frame(by_session, "pong")["ref"] == "still"
 
 
 def test_token_endpoints_need_a_signed_in_session_and_post(client) -> None:
-    assert client.post("/api/notifications/token/").status_code == 401
-    assert client.get("/api/notifications/token/").status_code == 405
+    assert client.post("/notifications/api/token/").status_code == 401
+    assert client.get("/notifications/api/token/").status_code == 405
 
 
 def test_logging_out_closes_that_sessions_sockets_only(daphne: DaphneServer, alice) -> None:

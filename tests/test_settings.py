@@ -53,9 +53,47 @@ def test_misconfiguration_is_a_system_check_error(value, check_id) -> None:
         assert check_id in check_ids()
 
 
-def test_in_memory_layer_is_warned_about() -> None:
-    with override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}):
-        assert "notifications.W001" in check_ids()
+@pytest.mark.parametrize(("debug", "check_id"), [(True, "notifications.W001"), (False, "notifications.W002")])
+def test_in_memory_layer_is_warned_about(debug, check_id) -> None:
+    in_memory = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    with override_settings(CHANNEL_LAYERS=in_memory, DEBUG=debug):
+        assert check_id in check_ids()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "check_id"),
+    [
+        ({"ASGI_APPLICATION": None}, "notifications.E013"),
+        ({"ASGI_APPLICATION": "no_such_site.asgi.application"}, "notifications.E014"),
+        ({"ASGI_APPLICATION": "tests.sites.http_only_asgi.application"}, "notifications.E015"),
+        ({"NOTIFICATIONS": {"BASE_TEMPLATE": "no/such/base.html"}}, "notifications.E016"),
+        ({"ROOT_URLCONF": "tests.sites.urls_without_notifications"}, "notifications.E017"),
+        ({"NOTIFICATIONS": {"WEBSOCKET_URL": 8000}}, "notifications.E018"),
+        ({"NOTIFICATIONS": {"REDIS_NAMESPACE": "a b"}}, "notifications.E012"),
+    ],
+)
+def test_each_missing_piece_of_the_wiring_is_named(overrides, check_id) -> None:
+    with override_settings(**overrides):
+        assert check_id in check_ids()
+
+
+def test_the_page_connects_where_the_site_routes_the_socket(client, django_user_model) -> None:
+    client.force_login(django_user_model.objects.create_user("dana"))
+    with override_settings(ASGI_APPLICATION="tests.sites.nested_asgi.application"):
+        assert check_ids() == set()
+        page = client.get("/notifications/").content.decode()
+    assert '"path": "/realtime/ws/notifications/"' in page
+    with override_settings(NOTIFICATIONS={"WEBSOCKET_URL": "wss://live.example.com/socket/"}):
+        assert '"path": "wss://live.example.com/socket/"' in client.get("/notifications/").content.decode()
+
+
+def test_without_a_base_template_the_pages_have_a_layout_of_their_own(client, django_user_model) -> None:
+    client.force_login(django_user_model.objects.create_user("dana"))
+    with override_settings(NOTIFICATIONS={}):
+        page = client.get("/notifications/").content.decode()
+    assert 'class="nstandalone__main"' in page
+    assert "data-notifications-bell" in page
+    assert "data-notifications-inbox" in page
 
 
 def scope(origin: str | None, host: str = "example.com", scheme: str = "wss", cookie: str | None = None) -> dict:

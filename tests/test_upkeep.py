@@ -57,7 +57,7 @@ def test_purge_refuses_unclear_ages(value) -> None:
 
 
 def test_healthz_is_200_when_database_and_redis_answer(client) -> None:
-    response = client.get("/healthz")
+    response = client.get("/notifications/healthz")
     assert response.status_code == 200
     assert response.json() == {"database": "ok", "channel_layer": "ok"}
 
@@ -67,7 +67,7 @@ def test_healthz_is_503_naming_the_channel_layer_when_redis_is_down(client) -> N
     redis.stop()
     try:
         with override_settings(CHANNEL_LAYERS=redis.channel_layers(), NOTIFICATIONS={"PUSH_TIMEOUT": 0.5}):
-            response = client.get("/healthz")
+            response = client.get("/notifications/healthz")
     finally:
         redis.close()
     assert response.status_code == 503

@@ -16,6 +16,7 @@ from django.shortcuts import resolve_url
 from django.utils.dateparse import parse_datetime
 
 from notifications import services
+from notifications.routing import socket_url
 
 register = template.Library()
 
@@ -39,7 +40,7 @@ def notifications_bell(context: template.Context) -> dict[str, Any]:
 def notifications_scripts(context: template.Context) -> dict[str, Any]:
     user = context.get("user")
     signed_in = bool(user is not None and user.is_authenticated)
-    config: dict[str, Any] = {"path": "/ws/notifications/"}
+    config: dict[str, Any] = {"path": socket_url()}
     if signed_in:
         # What the page was rendered with: a notification above it arrived after, and is shown as new.
         config["newestId"] = _inbox_state(context).latest_id or 0

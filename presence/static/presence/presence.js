@@ -1,5 +1,5 @@
 // The presence demo page: subscribe to the room's topic on the page's one socket.
-import { client } from "/static/notifications/notifications.js";
+import { client } from "../notifications/notifications.js";
 
 const root = document.querySelector("[data-presence]");
 const params = JSON.parse(document.getElementById("presence-params").textContent);

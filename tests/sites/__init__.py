@@ -1,0 +1,1 @@
+"""Site modules (ASGI applications, URL confs) shaped like other sites', for the wiring checks."""

@@ -1,0 +1,6 @@
+"""A root URL conf that forgot include("notifications.urls")."""
+
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [path("admin/", admin.site.urls)]
