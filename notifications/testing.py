@@ -11,6 +11,8 @@ Nothing here is imported by the app at run time. Typical use in a pytest
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import shutil
@@ -33,7 +35,25 @@ from urllib.parse import quote
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+def site_dir() -> Path:
+    """The directory server processes of this site start in: where its settings package is importable."""
+    from django.conf import settings
+
+    module = sys.modules.get(settings.SETTINGS_MODULE or "")
+    if module is None or not getattr(module, "__file__", None):
+        return Path.cwd()
+    return Path(module.__file__).resolve().parents[settings.SETTINGS_MODULE.count(".")]
+
+
+def site_application() -> str:
+    """The site's ASGI_APPLICATION as Daphne names it ("mysite.asgi:application")."""
+    from django.conf import settings
+
+    module, _, attribute = (getattr(settings, "ASGI_APPLICATION", None) or "").rpartition(".")
+    if not module:
+        raise RuntimeError("ASGI_APPLICATION is not set: notifications.testing cannot start the site's server.")
+    return f"{module}:{attribute}"
 
 
 def free_port() -> int:
@@ -153,11 +173,18 @@ def database_url(settings_dict: Mapping[str, Any]) -> str:
 
 @dataclass
 class DaphneServer:
-    """Daphne serving ``project.asgi:application`` as a real process on a free port."""
+    """Daphne serving the site's ASGI_APPLICATION as a real process on a free port.
+
+    ``settings`` (see ``site_settings()``) are set over the site's own settings
+    module in that process, so any site's tests can point it at the test
+    database and a test Redis, whatever its settings read from the environment.
+    """
 
     env: dict[str, str]
-    application: str = "project.asgi:application"
+    application: str = field(default_factory=site_application)
     port: int = field(default_factory=free_port)
+    directory: Path = field(default_factory=site_dir)
+    python: str = sys.executable
     # As recommended for production (README): a listen backlog and a handshake
     # timeout that survive every page reconnecting at once after a restart.
     options: tuple[str, ...] = ("--websocket_connect_timeout", "30")
@@ -165,8 +192,18 @@ class DaphneServer:
     log: Path | None = None
 
     @classmethod
-    def start(cls, env: Mapping[str, str], application: str = "project.asgi:application") -> DaphneServer:
-        server = cls(env={**os.environ, **env}, application=application)
+    def start(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        settings: Mapping[str, Any] | None = None,
+        application: str | None = None,
+        **fields: Any,
+    ) -> DaphneServer:
+        environment = {**os.environ, **(env or {})}
+        if settings is not None:
+            environment.update(_settings_overlay(settings, environment))
+        server = cls(env=environment, application=application or site_application(), **fields)
         server.resume()
         return server
 
@@ -174,9 +211,11 @@ class DaphneServer:
         """Start (or start again) the process on the same port."""
         self.log = Path(tempfile.mkstemp(prefix="daphne-", suffix=".log")[1])
         endpoint = f"tcp:port={self.port}:interface=127.0.0.1:backlog=4096"
-        args = [sys.executable, "-m", "daphne", "-e", endpoint, *self.options, self.application]
+        args = [self.python, "-m", "daphne", "-e", endpoint, *self.options, self.application]
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(args, cwd=PROJECT_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                args, cwd=self.directory, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         try:
             wait_until(self._ready, timeout=30, what=f"Daphne on port {self.port}")
         except TimeoutError:
@@ -217,10 +256,10 @@ class DaphneServer:
         return f"ws://127.0.0.1:{self.port}{path}"
 
     def manage(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Run ``manage.py`` as a separate process against the same database and Redis."""
+        """Run a management command as a separate process of this site, on the same database and Redis."""
         return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=PROJECT_DIR,
+            [self.python, "-m", "django", *args],
+            cwd=self.directory,
             env=self.env,
             capture_output=True,
             text=True,
@@ -229,8 +268,48 @@ class DaphneServer:
         )
 
 
+def site_settings(redis: RedisServer | None = None, **overrides: Any) -> dict[str, Any]:
+    """Settings for a server process of this site: this test process's database, SECRET_KEY and ``redis``."""
+    from django.conf import settings
+    from django.db import connection
+
+    values: dict[str, Any] = {
+        "DATABASES": {"default": {**connection.settings_dict, "NAME": str(connection.settings_dict["NAME"])}},
+        "SECRET_KEY": settings.SECRET_KEY,
+    }
+    if redis is not None:
+        values["CHANNEL_LAYERS"] = redis.channel_layers()
+    return {**values, **overrides}
+
+
+@functools.cache
+def _overlay_directory() -> Path:
+    """One temporary directory per test process for generated settings modules, removed when it exits."""
+    directory = Path(tempfile.mkdtemp(prefix="notifications-settings-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return directory
+
+
+def _settings_overlay(values: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, str]:
+    """Environment that runs the site's settings module with ``values`` set over it (a generated module)."""
+    base = env.get("DJANGO_SETTINGS_MODULE") or os.environ["DJANGO_SETTINGS_MODULE"]
+    directory = _overlay_directory()
+    name = f"notifications_test_settings_{uuid.uuid4().hex[:8]}"
+    (directory / f"{name}.py").write_text(
+        "# Written by notifications.testing: the site's settings with the test's values over them.\n"
+        f"import json, os\nfrom {base} import *  # noqa: F403\n"
+        "globals().update(json.loads(os.environ['NOTIFICATIONS_TEST_SETTINGS']))\n"
+    )
+    path = os.pathsep.join(p for p in (str(directory), env.get("PYTHONPATH", "")) if p)
+    return {
+        "DJANGO_SETTINGS_MODULE": name,
+        "PYTHONPATH": path,
+        "NOTIFICATIONS_TEST_SETTINGS": json.dumps(dict(values), default=str),
+    }
+
+
 def project_env(redis: RedisServer, *, capacity: int | None = None, **extra: str) -> dict[str, str]:
-    """Environment for a project process (Daphne, manage.py) on this process's database and ``redis``."""
+    """Environment for a process of the demo site (its settings read these variables) on this database and ``redis``."""
     from django.conf import settings
     from django.db import connection
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from notifications.testing import PROJECT_DIR
+from tests import REPO_DIR
 
 
 def test_fanout_benchmark_smoke_run_completes_and_loses_nothing_after_sync() -> None:
     env_free = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
     result = subprocess.run(
         [sys.executable, "bench/fanout.py", "--quick"],
-        cwd=PROJECT_DIR,
+        cwd=REPO_DIR,
         capture_output=True,
         text=True,
         timeout=300,
@@ -31,7 +31,7 @@ def test_fanout_benchmark_smoke_run_completes_and_loses_nothing_after_sync() -> 
 def test_memory_benchmark_smoke_run_reports_per_socket_heap() -> None:
     result = subprocess.run(
         [sys.executable, "bench/memory.py", "--sockets", "20"],
-        cwd=PROJECT_DIR,
+        cwd=REPO_DIR,
         capture_output=True,
         text=True,
         timeout=300,

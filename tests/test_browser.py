@@ -16,13 +16,14 @@ from django.contrib.sessions.models import Session
 from django.test import override_settings
 
 from notifications import notify, services
-from notifications.testing import PROJECT_DIR, DaphneServer, RedisServer, session_cookie
+from notifications.testing import DaphneServer, RedisServer, session_cookie
+from tests import REPO_DIR
 from tests.conftest import start_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = PROJECT_DIR / "screenshots"
+SCREENSHOTS = REPO_DIR / "screenshots"
 TIMEOUT_MS = 15_000
 
 

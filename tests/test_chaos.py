@@ -6,13 +6,13 @@ import re
 import subprocess
 import sys
 
-from notifications.testing import PROJECT_DIR
+from tests import REPO_DIR
 
 
 def test_short_chaos_run_loses_and_doubles_nothing() -> None:
     args = ["--clients", "6", "--users", "3", "--sends", "45", "--rate", "15", "--faults", "2", "--seed", "3"]
     result = subprocess.run(
-        [sys.executable, "bench/chaos.py", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=180
+        [sys.executable, "bench/chaos.py", *args], cwd=REPO_DIR, capture_output=True, text=True, timeout=180
     )
     assert result.returncode == 0, result.stdout + result.stderr
     summary = re.search(

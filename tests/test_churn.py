@@ -8,7 +8,8 @@ import sys
 import pytest
 from django.db import connection
 
-from notifications.testing import PROJECT_DIR, database_url
+from notifications.testing import database_url
+from tests import REPO_DIR
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,7 +31,7 @@ def test_targeted_notifications_arrive_live_while_other_clients_churn() -> None:
             "--database-url",
             database_url(connection.settings_dict),
         ],
-        cwd=PROJECT_DIR,
+        cwd=REPO_DIR,
         capture_output=True,
         text=True,
         timeout=240,

@@ -12,7 +12,8 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from notifications.models import Audience, Notification
-from notifications.testing import PROJECT_DIR, DaphneServer
+from notifications.testing import DaphneServer
+from tests import REPO_DIR
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,7 +85,7 @@ def test_manage_py_reads_the_env_file_make_run_writes(tmp_path) -> None:
     bare = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "REDIS_AUTODETECT": "0"}
     command = [sys.executable, "manage.py", "check"]
     missing = subprocess.run(
-        command, cwd=PROJECT_DIR, env={**bare, "ENV_FILE": str(tmp_path / "none")}, capture_output=True, text=True
+        command, cwd=REPO_DIR, env={**bare, "ENV_FILE": str(tmp_path / "none")}, capture_output=True, text=True
     )
     assert missing.returncode != 0
     assert "SECRET_KEY is not set" in missing.stderr
@@ -92,7 +93,7 @@ def test_manage_py_reads_the_env_file_make_run_writes(tmp_path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("# written by make run\nDEBUG=1\nSECRET_KEY=from-the-env-file\n")
     found = subprocess.run(
-        command, cwd=PROJECT_DIR, env={**bare, "ENV_FILE": str(env_file)}, capture_output=True, text=True
+        command, cwd=REPO_DIR, env={**bare, "ENV_FILE": str(env_file)}, capture_output=True, text=True
     )
     assert found.returncode == 0, found.stderr
 

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 
-from notifications.testing import PROJECT_DIR
+from tests import REPO_DIR
 
 SCRIPT = """
 from django.contrib.auth import get_user_model
@@ -39,7 +39,7 @@ print("custom user ok")
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", *args], cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=120
     )
 
 

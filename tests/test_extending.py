@@ -13,12 +13,13 @@ import pytest
 from django.test import override_settings
 
 from notifications import realtime
-from notifications.testing import PROJECT_DIR, DaphneServer, open_socket, receive_frame
+from notifications.testing import DaphneServer, open_socket, receive_frame
+from tests import REPO_DIR
 from tests.conftest import start_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DOC = PROJECT_DIR / "docs" / "extending.md"
+DOC = REPO_DIR / "docs" / "extending.md"
 BLOCK = re.compile(r"```python\n# (chat/[\w/]+\.py)\n(.*?)```", re.S)
 
 
@@ -46,7 +47,7 @@ def chat_server(chat_app: Path, private_redis) -> Iterator[DaphneServer]:
     server = start_daphne(
         private_redis,
         notifications={"WEBSOCKET_ROUTES": ["notifications.routing", "chat.routing"]},
-        env={"PYTHONPATH": os.pathsep.join([str(chat_app), str(PROJECT_DIR)])},
+        env={"PYTHONPATH": os.pathsep.join([str(chat_app), str(REPO_DIR)])},
     )
     yield server
     server.stop()
@@ -82,7 +83,7 @@ def test_a_channels_style_groups_attribute_is_followed(tmp_path: Path, private_r
     server = start_daphne(
         private_redis,
         notifications={"WEBSOCKET_ROUTES": ["notifications.routing", "bulletin.routing"]},
-        env={"PYTHONPATH": os.pathsep.join([str(tmp_path), str(PROJECT_DIR)])},
+        env={"PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_DIR)])},
     )
     try:
         with (

@@ -20,7 +20,6 @@ from django.db import connection
 
 from notifications import notify
 from notifications.testing import (
-    PROJECT_DIR,
     DaphneServer,
     RedisServer,
     database_url,
@@ -31,6 +30,7 @@ from notifications.testing import (
     refused_with,
     wait_until,
 )
+from tests import REPO_DIR
 from tests.conftest import start_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,7 +49,7 @@ class DatabaseLink:
 
     def restore(self) -> None:
         args = [str(self.port), self.target_host, str(self.target_port), "0"]
-        self.process = subprocess.Popen([sys.executable, "bench/delayproxy.py", *args], cwd=PROJECT_DIR)
+        self.process = subprocess.Popen([sys.executable, "bench/delayproxy.py", *args], cwd=REPO_DIR)
         wait_until(lambda: port_open(self.port), timeout=10, what="the database proxy")
 
     def cut(self) -> None:

@@ -15,7 +15,6 @@ import pytest
 
 from notifications import notify
 from notifications.testing import (
-    PROJECT_DIR,
     DaphneServer,
     free_port,
     open_socket,
@@ -23,10 +22,11 @@ from notifications.testing import (
     receive_frame,
     wait_until,
 )
+from tests import REPO_DIR
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SITE = PROJECT_DIR / "deploy" / "nginx" / "notifications.conf"
+SITE = REPO_DIR / "deploy" / "nginx" / "notifications.conf"
 HEADER_TIMEOUT = 10  # client_header_timeout in the site file
 
 

@@ -13,7 +13,7 @@ from django.test import override_settings
 
 from notifications.conf import app_settings
 from notifications.security import origin_allowed
-from notifications.testing import PROJECT_DIR
+from tests import REPO_DIR
 
 
 def check_ids() -> set[str]:
@@ -195,7 +195,7 @@ def deploy_check(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     }
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=PROJECT_DIR,
+        cwd=REPO_DIR,
         env=env,
         capture_output=True,
         text=True,
