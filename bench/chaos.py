@@ -87,7 +87,11 @@ def main() -> int:
     for i in range(args.clients):
         user = users[i % len(users)]
         inbox = LiveInbox(
-            server.ws_url(), headers={"Cookie": session_cookie(user)}, origin=server.origin, ping_interval=0.5
+            server.ws_url(),
+            headers={"Cookie": session_cookie(user)},
+            origin=server.origin,
+            ping_interval=0.5,
+            max_backoff=2.0,
         )
         clients.append((user, inbox.start()))
     for _user, inbox in clients:

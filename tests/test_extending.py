@@ -13,7 +13,7 @@ import pytest
 from django.test import override_settings
 
 from notifications import realtime
-from notifications.testing import DaphneServer, open_socket, receive_frame
+from notifications.testing import DaphneServer, open_socket, receive_frame, site_settings
 from tests import REPO_DIR
 from tests.conftest import start_daphne
 
@@ -44,10 +44,11 @@ def chat_app(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def chat_server(chat_app: Path, private_redis) -> Iterator[DaphneServer]:
-    server = start_daphne(
-        private_redis,
-        notifications={"WEBSOCKET_ROUTES": ["notifications.routing", "chat.routing"]},
-        env={"PYTHONPATH": os.pathsep.join([str(chat_app), str(REPO_DIR)])},
+    # As the document says, plus the walkthrough app on the path.
+    routes = {"WEBSOCKET_ROUTES": ["notifications.routing", "chat.routing"]}
+    server = DaphneServer.start(
+        {"PYTHONPATH": os.pathsep.join([str(chat_app), str(REPO_DIR)])},
+        settings=site_settings(private_redis, NOTIFICATIONS=routes),
     )
     yield server
     server.stop()

@@ -28,6 +28,7 @@ from notifications.exceptions import NotificationNotStored
 from notifications.models import Notification
 from notifications.pyclient import LiveInbox
 from notifications.testing import DaphneServer, RedisServer, open_socket, receive_frame, session_cookie, wait_until
+from tests import FAST_CLIENT
 from tests.conftest import start_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,7 +45,7 @@ def stack(private_redis: RedisServer) -> Iterator[tuple[RedisServer, DaphneServe
 
 def inbox_for(server: DaphneServer, user: User) -> LiveInbox:
     inbox = LiveInbox(
-        server.ws_url(), headers={"Cookie": session_cookie(user)}, origin=server.origin, ping_interval=0.5
+        server.ws_url(), headers={"Cookie": session_cookie(user)}, origin=server.origin, **FAST_CLIENT
     ).start()
     # Caught up, not only greeted: a first sync answered after a burst would be a reset to the
     # newest page, which rightly does not bring older notifications in as arrivals.
@@ -301,7 +302,11 @@ def test_a_client_that_stops_reading_is_cut_off_and_loses_nothing(stack, alice) 
         slow.close()
     # The page reconnects from where it was and syncs everything it missed.
     inbox = LiveInbox(
-        server.ws_url(), headers={"Cookie": session_cookie(alice)}, origin=server.origin, cursor=f"1.{before}"
+        server.ws_url(),
+        headers={"Cookie": session_cookie(alice)},
+        origin=server.origin,
+        cursor=f"1.{before}",
+        **FAST_CLIENT,
     ).start()
     try:
         assert inbox.wait_for(burst, timeout=60), f"{len(inbox.shown)} shown, closes {inbox.close_codes}"

@@ -16,6 +16,7 @@ from notifications import EVERYONE, notify
 from notifications.models import Delivery
 from notifications.pyclient import LiveInbox
 from notifications.testing import DaphneServer, open_socket, receive_frame, session_cookie
+from tests import FAST_CLIENT
 from tests.conftest import start_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -97,7 +98,9 @@ def test_every_socket_receives_exactly_what_its_user_should(daphne: DaphneServer
         user.groups.set(chosen)
         members[user.pk] = {g.pk for g in chosen}
     clients = {
-        user.pk: LiveInbox(daphne.ws_url(), headers={"Cookie": session_cookie(user)}, origin=daphne.origin).start()
+        user.pk: LiveInbox(
+            daphne.ws_url(), headers={"Cookie": session_cookie(user)}, origin=daphne.origin, **FAST_CLIENT
+        ).start()
         for user in users
     }
     try:
