@@ -71,7 +71,8 @@ def main() -> int:
     from notifications import EVERYONE, notify
     from notifications.models import Delivery, Notification
     from notifications.pyclient import LiveInbox
-    from notifications.testing import DaphneServer, RedisServer, project_env, session_cookie
+    from notifications.testing import DaphneServer, RedisServer, session_cookie
+    from project.testing import project_env
 
     redis = RedisServer.private()
     layers = override_settings(CHANNEL_LAYERS=redis.channel_layers(), NOTIFICATIONS={"PUSH_TIMEOUT": 0.3})

@@ -153,7 +153,8 @@ def main() -> int:
     from django.test import override_settings
 
     from notifications import notify, realtime
-    from notifications.testing import DaphneServer, RedisServer, project_env, session_cookie
+    from notifications.testing import DaphneServer, RedisServer, session_cookie
+    from project.testing import project_env
 
     redis = RedisServer.private()
     # The sender's layer as the server's (project/settings.py): process channels hold 100,000.

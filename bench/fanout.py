@@ -281,11 +281,12 @@ def main() -> int:
     # Our limits are for people, not for a benchmark's 5,000 sockets from one address.
     os.environ["NOTIFICATIONS_JSON"] = json.dumps({"MAX_CONNECTIONS_PER_USER": None, "PUSH_TIMEOUT": 5})
     from notifications.testing import RedisServer
+    from project.testing import redis_env
 
     redis = RedisServer.private()
     atexit.register(redis.close)  # also when a run fails half-way
     # The project's own channel-layer settings, for the senders here and the server alike.
-    os.environ.update(redis.env(layer=args.layer))
+    os.environ.update(redis_env(redis, layer=args.layer))
     import django
 
     django.setup()
@@ -296,7 +297,8 @@ def main() -> int:
     from django.db import connection
 
     from notifications import notify
-    from notifications.testing import DaphneServer, free_port, port_open, project_env, wait_until
+    from notifications.testing import DaphneServer, free_port, port_open, wait_until
+    from project.testing import project_env
 
     call_command("migrate", verbosity=0)
     if User.objects.exists():

@@ -46,10 +46,11 @@ def main() -> int:
         }
     )
     from notifications.testing import RedisServer
+    from project.testing import redis_env
 
     redis = RedisServer.private()
     try:
-        os.environ.update(redis.env())
+        os.environ.update(redis_env(redis))
         import django
 
         django.setup()

@@ -3,8 +3,8 @@
 Nothing here is imported by the app at run time. Typical use in a pytest
 ``conftest.py``::
 
-    redis = RedisServer.start()            # REDIS_URL if set, else a private redis-server
-    server = DaphneServer.start(env=...)   # a real Daphne process on a free port
+    redis = RedisServer.start()     # REDIS_URL if set, else a private redis-server
+    server = DaphneServer.start(settings=site_settings(redis))  # the site's ASGI app in Daphne
     with open_socket(server, user) as ws:
         hello = receive_frame(ws, "hello")
 """
@@ -144,16 +144,6 @@ class RedisServer:
             if process_capacity is not None:
                 config["channel_capacity"] = {"specific.*": process_capacity}
         return {"default": {"BACKEND": backend, "CONFIG": config}}
-
-    def env(self, *, capacity: int | None = None, layer: str = "core") -> dict[str, str]:
-        """Environment variables that point a project process (Daphne, manage.py) at this server.
-
-        ``capacity`` (for fault tests) caps every channel, the process channel included.
-        """
-        env = {"REDIS_URL": self.url, "REDIS_PREFIX": self.prefix, "REDIS_LAYER": layer}
-        if capacity is not None:
-            env.update(REDIS_CAPACITY=str(capacity), REDIS_PROCESS_CAPACITY=str(capacity))
-        return env
 
 
 def database_url(settings_dict: Mapping[str, Any]) -> str:
@@ -305,20 +295,6 @@ def _settings_overlay(values: Mapping[str, Any], env: Mapping[str, str]) -> dict
         "DJANGO_SETTINGS_MODULE": name,
         "PYTHONPATH": path,
         "NOTIFICATIONS_TEST_SETTINGS": json.dumps(dict(values), default=str),
-    }
-
-
-def project_env(redis: RedisServer, *, capacity: int | None = None, **extra: str) -> dict[str, str]:
-    """Environment for a process of the demo site (its settings read these variables) on this database and ``redis``."""
-    from django.conf import settings
-    from django.db import connection
-
-    return {
-        "DATABASE_URL": database_url(connection.settings_dict),
-        **redis.env(capacity=capacity),
-        "DEBUG": "0",
-        "SECRET_KEY": settings.SECRET_KEY,
-        **extra,
     }
 
 

@@ -11,7 +11,8 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.test import override_settings
 
-from notifications.testing import DaphneServer, RedisServer, project_env
+from notifications.testing import DaphneServer, RedisServer
+from project.testing import project_env
 
 Path(settings.BASE_DIR / "var").mkdir(exist_ok=True)
 

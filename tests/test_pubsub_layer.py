@@ -9,7 +9,8 @@ import pytest
 from django.test import override_settings
 
 from notifications import EVERYONE, is_connected, notify
-from notifications.testing import DaphneServer, RedisServer, open_socket, project_env, receive_frame
+from notifications.testing import DaphneServer, RedisServer, open_socket, receive_frame
+from project.testing import project_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

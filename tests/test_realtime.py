@@ -21,7 +21,8 @@ from django.test import override_settings
 from notifications import EVERYONE, notify, realtime
 from notifications.models import Notification
 from notifications.namespace import layer_group
-from notifications.testing import RedisServer, project_env
+from notifications.testing import RedisServer
+from project.testing import project_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
