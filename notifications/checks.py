@@ -119,7 +119,27 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[Warning 
                 id="notifications.W001",
             )
         ]
+    if layers[alias].get("BACKEND", "").startswith("channels_redis."):
+        return _redis_layer_errors()
     return []
+
+
+def _redis_layer_errors() -> list[Error]:
+    """A channels-redis release without the names the fan-out and shared state use is refused at start."""
+    from importlib.metadata import version
+
+    from notifications import redis_layer
+
+    missing = redis_layer.incompatibilities()
+    if not missing:
+        return []
+    return [
+        Error(
+            f"channels-redis {version('channels-redis')} lacks what live delivery relies on: {', '.join(missing)}.",
+            hint=f"Install the tested range: pip install 'channels-redis{redis_layer.TESTED_RANGE}'.",
+            id="notifications.E019",
+        )
+    ]
 
 
 def _route_errors(routes: Any) -> list[Error]:

@@ -19,14 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from channels_redis.core import RedisChannelLayer
-
-from notifications import realtime, sharedstate
+from notifications import realtime, redis_layer, sharedstate
 from notifications.namespace import layer_group
 
 if TYPE_CHECKING:
@@ -112,17 +109,14 @@ class LocalFanout:
                 await self.layer.group_discard(layer_group(group), self.channel)
 
     async def _layer_join(self, group: str) -> None:
-        layer = self.layer
         group = layer_group(group)
-        if not isinstance(layer, RedisChannelLayer):
-            await layer.group_add(group, self.channel)
+        if not redis_layer.is_core(self.layer):
+            await self.layer.group_add(group, self.channel)
             return
         # channels-redis's own group_add, its two commands batched with the other joins of
         # this loop turn: a connection storm otherwise opens a pooled connection per join.
-        assert layer.require_valid_group_name(group), "Group name not valid"
-        key = layer._group_key(group)
-        commands = [("zadd", (key, {self.channel: time.time()})), ("expire", (key, layer.group_expiry))]
-        await sharedstate.together(layer.connection(layer.consistent_hash(group)), commands)
+        redis, commands = redis_layer.join_commands(self.layer, group, self.channel)
+        await sharedstate.together(redis, commands)
 
     @contextlib.asynccontextmanager
     async def _group_lock(self, group: str) -> AsyncIterator[None]:
@@ -208,29 +202,9 @@ class LocalFanout:
         silently (bench/churn.py). Here a blocking pop and a bulk pop share one round
         trip. Messages are at-most-once either way; pages recover through sync.
         """
-        layer = self.layer
-        if not isinstance(layer, RedisChannelLayer):
-            return [await layer.receive(self.channel)]
-        # channels-redis's names: all of a layer's process channels share one sorted set,
-        # each message naming the channel(s) it is for in "__asgi_channel__".
-        process_channel = layer.non_local_name(self.channel)
-        redis = layer.connection(layer.consistent_hash(process_channel))
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.bzpopmin(layer.prefix + process_channel, timeout=layer.brpop_timeout)
-            pipe.zpopmin(layer.prefix + process_channel, RECEIVE_BATCH - 1)
-            first, rest = await pipe.execute()
-        contents = ([first[1]] if first else []) + [member for member, _score in rest]
-        mine = []
-        for content in contents:
-            message = layer.deserialize(content)
-            channels = message.pop("__asgi_channel__", self.channel)
-            channels = channels if isinstance(channels, list) else [channels]
-            if self.channel in channels:
-                mine.append(message)
-            for other in channels:  # another consumer of this process using the layer directly
-                if other != self.channel:
-                    layer.receive_buffer[other].put_nowait(dict(message))
-        return mine
+        if not redis_layer.is_core(self.layer):
+            return [await self.layer.receive(self.channel)]
+        return await redis_layer.receive_batch(self.layer, self.channel, RECEIVE_BATCH)
 
     async def _deliver(self, message: dict[str, Any]) -> None:
         """A frame goes out as it is; any other event type is dispatched to each consumer's handler."""

@@ -15,11 +15,10 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from channels_redis.pubsub import RedisPubSubChannelLayer
 from channels_redis.utils import create_pool, decode_hosts
 from redis import asyncio as aioredis
 
-from notifications import realtime
+from notifications import realtime, redis_layer
 from notifications.namespace import key_prefix
 
 # Clients of our own for layers that do not lend theirs (pub/sub): one per event loop.
@@ -29,10 +28,9 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.We
 def redis_client() -> Any | None:
     """The current event loop's Redis client on the channel layer's Redis, or None without a Redis layer."""
     layer = realtime.layer()
-    config = _pubsub_config(layer)
-    if config is None:
-        connection = getattr(layer, "connection", None)  # the core layer lends its per-loop pool
-        return connection(0) if connection is not None else None
+    config = redis_layer.pubsub_config(layer)
+    if config is None:  # the core layer lends its per-loop pool
+        return redis_layer.lent_connection(layer) if redis_layer.is_core(layer) else None
     loop = asyncio.get_running_loop()
     if loop not in _clients:
         _clients[loop] = aioredis.Redis(connection_pool=create_pool(decode_hosts(config.get("hosts"))[0]))
@@ -41,19 +39,10 @@ def redis_client() -> Any | None:
 
 def key(*parts: object) -> str:
     """A Redis key under the channel layer's prefix and the site's namespace, e.g. key("presence", "lobby")."""
-    layer = realtime.layer()
-    config = _pubsub_config(layer)
-    prefix = getattr(layer, "prefix", "") if config is None else config.get("prefix", "asgi")
-    return prefix + key_prefix() + ":".join(str(part) for part in parts)
+    return redis_layer.key_prefix(realtime.layer()) + key_prefix() + ":".join(str(part) for part in parts)
 
 
-def _pubsub_config(layer: Any) -> dict[str, Any] | None:
-    """The pub/sub layer's CONFIG (it keeps no attributes of its own outside an event loop), else None."""
-    return layer._kwargs if isinstance(layer, RedisPubSubChannelLayer) else None
-
-
-# A Redis command: its redis-py method name and arguments, e.g. ("zadd", (key, {member: score})).
-Command = tuple[str, tuple[Any, ...]]
+Command = redis_layer.Command
 
 
 async def together(redis: Any, commands: Sequence[Command]) -> list[Any]:
