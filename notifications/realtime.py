@@ -4,8 +4,10 @@ A send reaches one channel-layer group per audience (a user, an auth group or
 everyone), never one message per recipient. The frame text is encoded once
 here, so consumers forward it without re-serializing it per socket.
 
-Sync callers (views, commands, workers) publish through the queue and event
-loop thread in ``publisher.py``: queued, not awaited.
+Sync callers (views, commands, workers) ``publish()``: after the current
+transaction commits (at once outside one), through the queue and event loop
+thread in ``publisher.py``, queued, not awaited. Nothing is pushed for a write
+that rolls back, and no caller writes ``transaction.on_commit`` by hand.
 """
 
 from __future__ import annotations
@@ -62,8 +64,7 @@ def session_group(session_key: str) -> str:
 
 def control(groups: Sequence[str], action: str) -> None:
     """Tell the sockets in ``groups`` to act (see Control), after the current transaction commits."""
-    event = {"type": CONTROL_EVENT, "action": action}
-    transaction.on_commit(lambda: publish_event(groups, event), robust=True)
+    publish_event(groups, {"type": CONTROL_EVENT, "action": action})
 
 
 def layer() -> BaseChannelLayer | None:
@@ -87,20 +88,28 @@ async def apublish(groups: Sequence[str], frame: str) -> bool:
 
 
 def publish_event(groups: Sequence[str], event: dict[str, Any]) -> None:
-    """Queue a channel-layer event for groups from sync code; returns at once.
+    """Queue a channel-layer event for groups from sync code, once the current transaction commits.
 
-    A group's events are sent in the order they were queued, each bounded by
-    PUSH_TIMEOUT; a failure is logged (clients catch up through sync). Call
-    ``flush()`` to wait.
+    Inside ``transaction.atomic()`` the push waits for the commit (and is
+    dropped on rollback); outside one it is queued at once. It returns without
+    waiting for Redis: a group's events are sent in the order they were queued,
+    each bounded by PUSH_TIMEOUT; a failure is logged (clients catch up through
+    sync). Call ``flush()`` to wait.
     """
-    channel_layer = layer()
-    if groups and channel_layer is not None:
-        publisher.enqueue(list(groups), event, channel_layer)
+    if groups:
+        groups = list(groups)
+        transaction.on_commit(lambda: _enqueue(groups, event), robust=True)
 
 
 def publish(groups: Sequence[str], frame: str) -> None:
-    """Queue an encoded browser frame for groups from sync code (see publish_event)."""
+    """Queue an encoded browser frame for groups from sync code, after commit (see publish_event)."""
     publish_event(groups, {"type": FRAME_EVENT, "frame": frame})
+
+
+def _enqueue(groups: list[str], event: dict[str, Any]) -> None:
+    channel_layer = layer()
+    if channel_layer is not None:
+        publisher.enqueue(groups, event, channel_layer)
 
 
 def flush(timeout: float | None = None) -> bool:

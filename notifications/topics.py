@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
-from django.db import transaction
 
 from notifications import protocol, realtime
 from notifications.conf import app_settings
@@ -110,7 +109,7 @@ def publish(name: str, params: dict[str, Any], data: Any) -> None:
     """Send ``data`` to every subscriber of the topic with these params, after the transaction commits."""
     group = topic_group(name, params)
     frame = protocol.encode(topic_frame(name, params, data))
-    transaction.on_commit(lambda: realtime.publish([group], frame), robust=True)
+    realtime.publish([group], frame)
 
 
 async def apublish(name: str, params: dict[str, Any], data: Any) -> bool:

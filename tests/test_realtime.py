@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from channels.layers import get_channel_layer
+from django.db import transaction
 from django.test import override_settings
 
 from notifications import EVERYONE, notify, realtime
@@ -55,6 +56,23 @@ def test_everyone_is_one_message_to_the_everyone_group(alice, carol) -> None:
     channel = subscribe(realtime.everyone_group())
     sent = notify(EVERYONE, title="All hands")
     assert json.loads(receive(channel)["frame"])["notification"]["id"] == sent.pk
+
+
+def test_publish_waits_for_the_commit_and_drops_with_a_rollback(alice) -> None:
+    channel = subscribe("bulletin")
+
+    def failing_view() -> None:
+        with transaction.atomic():
+            realtime.publish(["bulletin"], '{"type": "news", "text": "rolled back"}')
+            raise RuntimeError("the view failed")
+
+    with pytest.raises(RuntimeError):
+        failing_view()
+    with transaction.atomic():
+        realtime.publish(["bulletin"], '{"type": "news", "text": "committed"}')
+    assert realtime.flush(timeout=10)
+    # One group's pushes go out in order: had the rolled-back one been queued, it would come first.
+    assert json.loads(receive(channel)["frame"])["text"] == "committed"
 
 
 @pytest.fixture

@@ -185,7 +185,7 @@ def _changed(
         ids = [] if change == "all_read" else changed
         frame = protocol.read_state_frame(change=change, ids=ids, up_to=up_to, unread_count=count)
         groups = [realtime.user_group(user.pk)]
-        transaction.on_commit(lambda: realtime.publish(groups, frame), robust=True)
+        realtime.publish(groups, frame)
     return Change(changed=changed, missing=missing or [], unread_count=count)
 
 

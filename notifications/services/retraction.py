@@ -32,7 +32,8 @@ def retract(notifications: Notification | Iterable[Notification] | QuerySet[Noti
         ids_by_group = _audience_groups(rows)
         Notification.objects.filter(pk__in=[pk for pk, _, _ in rows]).delete()
         frames = {group: protocol.retracted_frame(sorted(ids)) for group, ids in ids_by_group.items()}
-        transaction.on_commit(lambda: _publish(frames), robust=True)
+        for group, frame in frames.items():
+            realtime.publish([group], frame)  # after the delete commits
     return len(rows)
 
 
@@ -51,8 +52,3 @@ def _audience_groups(rows: list[tuple[int, str, int | None]]) -> dict[str, list[
     for user_id, pk in deliveries:
         ids_by_group[realtime.user_group(user_id)].append(pk)
     return ids_by_group
-
-
-def _publish(frames: dict[str, str]) -> None:
-    for group, frame in frames.items():
-        realtime.publish([group], frame)

@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.contrib.contenttypes.models import ContentType
-from django.db import DatabaseError, models, transaction
+from django.db import DatabaseError, models
 
 from notifications import protocol, realtime
 from notifications.audience import EVERYONE, _Everyone
@@ -82,7 +82,7 @@ def _store_and_schedule_push(
     notification.recipient_count = storing.store(notification, user_ids)
     groups = _audience_groups(notification, user_ids)
     frame = protocol.notification_frame(serialize(notification, read=False))
-    transaction.on_commit(lambda: realtime.publish(groups, frame), robust=True)
+    realtime.publish(groups, frame)  # after commit: nothing is pushed for a rolled-back send
     return notification
 
 
