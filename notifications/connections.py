@@ -35,9 +35,12 @@ PROCESS = uuid.uuid4().hex[:12]
 _keepalive: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = weakref.WeakKeyDictionary()
 
 
+SOCKET_PREFIX = "socket!"
+
+
 def socket_name() -> str:
     """A new socket's unique name in shared state, naming this process."""
-    return f"socket!{PROCESS}.{uuid.uuid4().hex}"
+    return f"{SOCKET_PREFIX}{PROCESS}.{uuid.uuid4().hex}"
 
 
 _local: dict[int, dict[str, float]] = {}
@@ -128,8 +131,8 @@ async def forget_dead_processes(user_id: int) -> int:
 
 
 def _process_of(member: str) -> str | None:
-    name, dot, _rest = member.removeprefix("socket!").partition(".")
-    return name if dot and member.startswith("socket!") else None
+    name, dot, _rest = member.removeprefix(SOCKET_PREFIX).partition(".")
+    return name if dot and member.startswith(SOCKET_PREFIX) else None
 
 
 def _alive_key(process: str) -> str:

@@ -41,6 +41,7 @@ from django.db import DatabaseError
 
 from notifications import connections, fanout, protocol, realtime, shutdown
 from notifications.auth import DATABASE_DOWN, token_from_scope
+from notifications.channels_idiom import ConsumerLayer
 from notifications.conf import app_settings
 from notifications.db import concurrent_read
 from notifications.exceptions import InvalidQuery
@@ -140,9 +141,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # ``channel_name`` stays as the socket's unique name in shared state (the
         # connection count, presence); nothing listens on it.
         self.scope = scope
-        self.channel_layer = get_channel_layer(app_settings.CHANNEL_LAYER)
+        layer = get_channel_layer(app_settings.CHANNEL_LAYER)
         self.channel_name = connections.socket_name()
-        self._hub = fanout.hub(self.channel_layer)
+        self.channel_layer = ConsumerLayer(self, layer)  # Channels' group idiom, onto the fan-out
+        self._hub = fanout.hub(layer)
         self.base_send = send
         self._send_text = _text_sender(send)
         self.user = None
@@ -300,6 +302,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 ) from None
         except ProtocolError as error:
             await self.send(text_data=error.frame())
+        except Exception:
+            # A bug in a handler answers that frame, logged in full; the socket and its
+            # groups, count and fan-out membership stay as they were (a crash would leak them).
+            logger.exception("The %r frame handler of %s failed", message.type, type(self).__name__)
+            failed = protocol.error_frame("server_error", "The server failed to handle this frame.", ref=message.ref)
+            await self.send(text_data=failed)
 
     async def _within_rate_limit(self) -> bool:
         """Spend a token; refuse the frame when the bucket is empty, and close on sustained abuse."""
