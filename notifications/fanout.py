@@ -7,7 +7,8 @@ its own, joins each group its sockets follow once (an auth group, everyone, a
 topic, and each user's and session's group too), and writes the frame, already
 encoded, to every local socket in the group: one layer message per group per
 process, one receive loop per process. Other event types (control events, an
-app's ``chat.typing``) go to each socket's handler.
+app's ``chat.typing``) go to each socket's handler. The fan-out knows a
+connection only as a ``Subscriber`` (subscriber.py), so any transport can follow groups.
 
 Joins and leaves of one group go to Redis one after another, in order: a page
 reload leaves and re-joins its user's group at once, and a leave landing after
@@ -21,13 +22,11 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from notifications import realtime, redis_layer, sharedstate
 from notifications.namespace import layer_group
-
-if TYPE_CHECKING:
-    from notifications.live import LiveConsumer
+from notifications.subscriber import Subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ class LocalFanout:
     def __init__(self, channel_layer: Any) -> None:
         self.layer = channel_layer
         self.channel: str | None = None
-        self.members: dict[str, set[LiveConsumer]] = defaultdict(set)
+        self.members: dict[str, set[Subscriber]] = defaultdict(set)
         self._joined: set[str] = set()
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # group -> (lock, callers holding or waiting)
         self._channel_task: asyncio.Task[str] | None = None
@@ -65,13 +64,13 @@ class LocalFanout:
         self._sequence: dict[str, dict[str, int]] = {}  # group -> sender -> last number received
         self._missed_warned_at = float("-inf")
 
-    async def add(self, group: str, consumer: LiveConsumer) -> None:
-        """Deliver the group's frames and events to ``consumer``; joins the layer group once per process."""
+    async def add(self, group: str, subscriber: Subscriber) -> None:
+        """Deliver the group's frames and events to ``subscriber``; joins the layer group once per process."""
         if self.channel is None:
             await self._open_channel()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._receive_loop())
-        self.members[group].add(consumer)
+        self.members[group].add(subscriber)
         if group not in self._joined:
             await self._match_membership(group)
         if not self._marked:
@@ -84,11 +83,11 @@ class LocalFanout:
             self._channel_task = asyncio.get_running_loop().create_task(self.layer.new_channel())
         self.channel = await asyncio.shield(self._channel_task)
 
-    async def remove(self, group: str, consumer: LiveConsumer) -> None:
+    async def remove(self, group: str, subscriber: Subscriber) -> None:
         members = self.members.get(group)
         if members is None:
             return
-        members.discard(consumer)
+        members.discard(subscriber)
         if not members:
             del self.members[group]
             self._sequence.pop(group, None)
@@ -207,7 +206,7 @@ class LocalFanout:
         return await redis_layer.receive_batch(self.layer, self.channel, RECEIVE_BATCH)
 
     async def _deliver(self, message: dict[str, Any]) -> None:
-        """A frame goes out as it is; any other event type is dispatched to each consumer's handler."""
+        """A frame goes out as it is; any other event type is dispatched to each subscriber's handler."""
         group = message.get("group")
         if group is None:
             self._warn_ungrouped(message)
@@ -217,12 +216,12 @@ class LocalFanout:
         message.pop("sender", None)  # the numbering is the fan-out's business, not the handlers'
         message.pop("seq", None)
         frame = message.get("frame") if message.get("type") == realtime.FRAME_EVENT else None
-        for consumer in list(self.members.get(group, ())):
+        for subscriber in list(self.members.get(group, ())):
             try:
                 if frame is not None:
-                    await consumer.send(text_data=frame)
+                    await subscriber.deliver_frame(frame)
                 else:
-                    await consumer.dispatch(message)
+                    await subscriber.deliver_event(message)
             except Exception:  # one socket's failure must not stop the others
                 logger.exception("Fan-out to one socket failed")
 
@@ -268,13 +267,13 @@ class LocalFanout:
             )
 
     async def _tell_all_recovered(self) -> None:
-        await self._tell_recovered({consumer for members in self.members.values() for consumer in members})
+        await self._tell_recovered({each for members in self.members.values() for each in members})
 
-    async def _tell_recovered(self, consumers: set[LiveConsumer]) -> None:
-        """Live events may have been lost for these sockets: each asks its page to resync."""
-        for consumer in consumers:
+    async def _tell_recovered(self, subscribers: set[Subscriber]) -> None:
+        """Live events may have been lost for these connections: each asks its client to resync."""
+        for subscriber in subscribers:
             try:
-                await consumer.on_layer_recovered()
+                await subscriber.on_layer_recovered()
             except Exception:
                 logger.exception("Telling a socket to resync failed")
 
@@ -282,9 +281,9 @@ class LocalFanout:
 _hubs: dict[asyncio.AbstractEventLoop, LocalFanout] = {}
 
 
-def local_consumers() -> set[LiveConsumer]:
-    """Every socket this process's fan-outs serve (each follows at least its user's group)."""
-    return {consumer for fanout in _hubs.values() for members in fanout.members.values() for consumer in members}
+def local_subscribers() -> set[Subscriber]:
+    """Every connection this process's fan-outs serve (each follows at least its user's group)."""
+    return {each for fanout in _hubs.values() for members in fanout.members.values() for each in members}
 
 
 def hub(channel_layer: Any) -> LocalFanout:

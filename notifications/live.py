@@ -132,6 +132,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.shared_groups.discard(group)
         await self._hub.remove(group, self)
 
+    # --- the fan-out's Subscriber (subscriber.py) ------------------------------------
+
+    async def deliver_frame(self, frame: str) -> None:
+        await self.send(text_data=frame)
+
+    async def deliver_event(self, event: dict[str, Any]) -> None:
+        await self.dispatch(event)
+
     # --- the plumbing ----------------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

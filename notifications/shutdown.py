@@ -79,10 +79,10 @@ async def _release_everything() -> None:
     """Every local socket leaves its groups and the count; this process stops counting as alive."""
     from notifications import connections, fanout
 
-    consumers = fanout.local_consumers()
+    subscribers = fanout.local_subscribers()
     try:
         await asyncio.wait_for(
-            asyncio.gather(*(consumer.release() for consumer in consumers), connections.forget_this_process()),
+            asyncio.gather(*(each.release() for each in subscribers), connections.forget_this_process()),
             CLEANUP_SECONDS,
         )
     except Exception as exc:  # noqa: BLE001 - Redis down: the keys expire on their own

@@ -22,16 +22,22 @@ from notifications.testing import RedisServer
 
 
 class Socket:
-    """Records what the fan-out gives a socket."""
+    """A Subscriber (notifications/subscriber.py) that records what the fan-out gives it."""
 
     def __init__(self) -> None:
         self.received: list[Any] = []
 
-    async def send(self, text_data: str) -> None:
-        self.received.append(text_data)
+    async def deliver_frame(self, frame: str) -> None:
+        self.received.append(frame)
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        self.received.append(message)
+    async def deliver_event(self, event: dict[str, Any]) -> None:
+        self.received.append(event)
+
+    async def on_layer_recovered(self) -> None:
+        self.received.append("recovered")
+
+    async def release(self) -> None:
+        pass
 
 
 class SlowLeaves:
