@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from notifications import realtime, redis_layer, sharedstate
-from notifications.namespace import layer_group
+from notifications.group_names import layer_group
 from notifications.subscriber import Subscriber
 
 logger = logging.getLogger(__name__)

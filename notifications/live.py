@@ -39,7 +39,7 @@ from channels.sessions import InstanceSessionWrapper
 from channels.utils import await_many_dispatch
 from django.db import DatabaseError
 
-from notifications import connections, fanout, protocol, realtime, shutdown
+from notifications import connections, fanout, group_names, protocol, realtime, shutdown
 from notifications.auth import DATABASE_DOWN, token_from_scope
 from notifications.channels_idiom import ConsumerLayer
 from notifications.conf import app_settings
@@ -409,10 +409,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     def _personal_groups(self) -> list[str]:
         """The user's group (targeted frames, control events) and the session's (logout)."""
-        groups = [realtime.user_group(self.user.pk)]
+        groups = [group_names.user(self.user.pk)]
         session = self.scope.get("session")
         if self.scope.get("auth_method") != "token" and session is not None and session.session_key:
-            groups.append(realtime.session_group(session.session_key))
+            groups.append(group_names.session(session.session_key))
         return groups
 
     async def notifications_control(self, event: dict[str, Any]) -> None:

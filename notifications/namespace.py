@@ -10,9 +10,10 @@ sets it explicitly: needed while a ``SECRET_KEY`` rotation rolls over several
 hosts (processes with the old and the new key would not hear each other), or
 ``""`` for sites that mean to share their live traffic.
 
-It is applied where the channel layer is touched (the publisher's sends, the
-fan-out's joins and leaves, ``sharedstate.key``), so group names inside the
-app, and in apps built on it, stay short and the same for every site.
+It is applied where the channel layer is touched (``group_names.layer_group``
+in the publisher's sends and the fan-out's joins and leaves, ``sharedstate.key``),
+so group names inside the app, and in apps built on it, stay short and the
+same for every site.
 """
 
 from __future__ import annotations
@@ -34,12 +35,6 @@ def site_namespace() -> str:
 @functools.lru_cache(maxsize=4)
 def _derived(secret_key: str) -> str:
     return "s" + salted_hmac("notifications.redis-namespace", "site", secret=secret_key).hexdigest()[:11]
-
-
-def layer_group(group: str) -> str:
-    """The channel-layer group that carries ``group`` for this site."""
-    namespace = site_namespace()
-    return f"{namespace}.{group}" if namespace else group
 
 
 def key_prefix() -> str:

@@ -25,7 +25,7 @@ from typing import Any
 from channels.layers import BaseChannelLayer
 
 from notifications.conf import app_settings
-from notifications.namespace import layer_group
+from notifications.group_names import layer_group
 
 logger = logging.getLogger(__name__)
 

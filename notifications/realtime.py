@@ -1,8 +1,9 @@
-"""The one module that talks to the channel layer: group names and sending.
+"""Publishing to groups: the one way code sends to the sockets (the fan-out, fanout.py, receives).
 
 A send reaches one channel-layer group per audience (a user, an auth group or
-everyone), never one message per recipient. The frame text is encoded once
-here, so consumers forward it without re-serializing it per socket.
+everyone; names in group_names.py), never one message per recipient. Callers
+pass the frame text encoded once, so the fan-out forwards it without
+re-serializing it per socket.
 
 Sync callers (views, commands, workers) ``publish()``: after the current
 transaction commits (at once outside one), through the queue and event loop
@@ -13,7 +14,6 @@ that rolls back, and no caller writes ``transaction.on_commit`` by hand.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -21,9 +21,8 @@ from typing import Any, TypeVar
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.db import transaction
 
-from notifications import publisher
+from notifications import group_names, publisher
 from notifications.conf import app_settings
-from notifications.namespace import layer_group
 from notifications.publisher import run_on_publisher
 
 logger = logging.getLogger(__name__)
@@ -43,23 +42,6 @@ class Control:
     TOKENS_REVOKED = "tokens_revoked"  # close sockets that signed in with a token (4401)
     GROUPS_CHANGED = "groups_changed"  # re-read the user's auth groups and re-join
     REVALIDATE = "revalidate"  # re-check the login now (the password changed): close (4401) if it ended
-
-
-def user_group(user_id: int) -> str:
-    return f"{app_settings.GROUP_PREFIX}.user.{user_id}"
-
-
-def auth_group_group(group_id: int) -> str:
-    return f"{app_settings.GROUP_PREFIX}.group.{group_id}"
-
-
-def everyone_group() -> str:
-    return f"{app_settings.GROUP_PREFIX}.everyone"
-
-
-def session_group(session_key: str) -> str:
-    """A group per login session, so logging out can close that session's sockets (hashed: keys are secrets)."""
-    return f"{app_settings.GROUP_PREFIX}.session.{hashlib.sha256(session_key.encode()).hexdigest()[:32]}"
 
 
 def control(groups: Sequence[str], action: str) -> None:
@@ -130,9 +112,7 @@ def layer_problem() -> str | None:
             raise RuntimeError("no channel layer is configured")
         # A send to a group no one joins: a real round trip, no message left behind.
         event = {"type": "notifications.healthz"}
-        await asyncio.wait_for(
-            channel_layer.group_send(layer_group(f"{app_settings.GROUP_PREFIX}.healthz"), event), timeout
-        )
+        await asyncio.wait_for(channel_layer.group_send(group_names.layer_group(group_names.healthz()), event), timeout)
 
     try:
         run_on_publisher(probe())

@@ -18,7 +18,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.dispatch import receiver
 from django.utils import timezone
 
-from notifications import realtime
+from notifications import group_names, realtime
 from notifications.realtime import Control
 
 User = get_user_model()
@@ -28,7 +28,7 @@ User = get_user_model()
 def close_sockets_of_the_session(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     session_key = getattr(getattr(request, "session", None), "session_key", None)
     if session_key:
-        realtime.control([realtime.session_group(session_key)], Control.LOGGED_OUT)
+        realtime.control([group_names.session(session_key)], Control.LOGGED_OUT)
 
 
 @receiver(post_save, sender=User)
@@ -36,11 +36,11 @@ def close_sockets_of_deactivated_users(sender: Any, instance: Any, created: bool
     if created:
         return
     if not getattr(instance, "is_active", True):
-        realtime.control([realtime.user_group(instance.pk)], Control.DEACTIVATED)
+        realtime.control([group_names.user(instance.pk)], Control.DEACTIVATED)
     elif getattr(instance, "_password", None) is not None:
         # set_password() then save(): sessions signed in with the old password end (their
         # auth hash no longer matches), except one kept by update_session_auth_hash().
-        realtime.control([realtime.user_group(instance.pk)], Control.REVALIDATE)
+        realtime.control([group_names.user(instance.pk)], Control.REVALIDATE)
 
 
 def close_sockets_of_deleted_session(sender: Any, instance: Any, **kwargs: Any) -> None:
@@ -51,7 +51,7 @@ def close_sockets_of_deleted_session(sender: Any, instance: Any, **kwargs: Any) 
     """
     expires = getattr(instance, "expire_date", None)
     if expires is None or expires > timezone.now():
-        realtime.control([realtime.session_group(instance.session_key)], Control.LOGGED_OUT)
+        realtime.control([group_names.session(instance.session_key)], Control.LOGGED_OUT)
 
 
 def connect_session_signals() -> None:
@@ -88,4 +88,4 @@ def regroup_members_of_deleted_group(sender: Any, instance: Group, **kwargs: Any
 def _regroup(user_ids: list[int]) -> None:
     """The users' open sockets re-read their auth groups (after commit)."""
     if user_ids:
-        realtime.control([realtime.user_group(uid) for uid in user_ids], Control.GROUPS_CHANGED)
+        realtime.control([group_names.user(uid) for uid in user_ids], Control.GROUPS_CHANGED)

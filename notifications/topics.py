@@ -15,17 +15,14 @@ An unauthorized or unknown subscription gets an ``error`` frame, never data.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 
-from notifications import protocol, realtime
-from notifications.conf import app_settings
+from notifications import group_names, protocol, realtime
 from notifications.protocol import ClientMessage, ProtocolError
 
 if TYPE_CHECKING:
@@ -95,26 +92,20 @@ def register_topic(
     return topic
 
 
-def topic_group(name: str, params: dict[str, Any]) -> str:
-    """The channel-layer group of one topic with one set of parameters."""
-    digest = hashlib.sha256(f"{name}\n{_canonical(params)}".encode()).hexdigest()[:40]
-    return f"{app_settings.GROUP_PREFIX}.topic.{digest}"
-
-
 def topic_frame(name: str, params: dict[str, Any], data: Any) -> dict[str, Any]:
     return {"type": "topic", "topic": name, "params": params, "data": data}
 
 
 def publish(name: str, params: dict[str, Any], data: Any) -> None:
     """Send ``data`` to every subscriber of the topic with these params, after the transaction commits."""
-    group = topic_group(name, params)
+    group = group_names.topic(name, params)
     frame = protocol.encode(topic_frame(name, params, data))
     realtime.publish([group], frame)
 
 
 async def apublish(name: str, params: dict[str, Any], data: Any) -> bool:
     """``publish`` for async code (consumer hooks): sends at once."""
-    return await realtime.apublish([topic_group(name, params)], protocol.encode(topic_frame(name, params, data)))
+    return await realtime.apublish([group_names.topic(name, params)], protocol.encode(topic_frame(name, params, data)))
 
 
 # --- used by the notifications consumer ------------------------------------------
@@ -122,7 +113,7 @@ async def apublish(name: str, params: dict[str, Any], data: Any) -> bool:
 
 async def subscribe(consumer: LiveConsumer, message: ClientMessage) -> None:
     topic, params = _topic_and_params(message)
-    group = topic_group(topic.name, params)
+    group = group_names.topic(topic.name, params)
     if group not in consumer.subscriptions:
         if len(consumer.subscriptions) >= MAX_SUBSCRIPTIONS:
             raise ProtocolError("too_many_subscriptions", f"At most {MAX_SUBSCRIPTIONS} topics.", ref=message.ref)
@@ -141,7 +132,7 @@ async def subscribe(consumer: LiveConsumer, message: ClientMessage) -> None:
 
 async def unsubscribe(consumer: LiveConsumer, message: ClientMessage) -> None:
     topic, params = _topic_and_params(message)
-    group = topic_group(topic.name, params)
+    group = group_names.topic(topic.name, params)
     if group in consumer.subscriptions:
         await _leave(consumer, group)
     await consumer.send_frame({"type": "unsubscribed", "topic": topic.name, "params": params, "ref": message.ref})
@@ -183,10 +174,6 @@ def _topic_and_params(message: ClientMessage) -> tuple[Topic, dict[str, Any]]:
         isinstance(k, str) and (v is None or isinstance(v, (str, int, bool))) for k, v in params.items()
     ):
         raise ProtocolError("bad_field", "'params' must be an object of strings, numbers or booleans.", ref=message.ref)
-    if len(_canonical(params)) > MAX_PARAMS_CHARS:
+    if len(group_names.canonical_params(params)) > MAX_PARAMS_CHARS:
         raise ProtocolError("bad_field", f"'params' must be at most {MAX_PARAMS_CHARS} characters.", ref=message.ref)
     return topic, params
-
-
-def _canonical(params: dict[str, Any]) -> str:
-    return json.dumps(params, sort_keys=True, separators=(",", ":"))

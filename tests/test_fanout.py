@@ -17,7 +17,7 @@ from django.test import override_settings
 
 from notifications import realtime
 from notifications.fanout import LocalFanout
-from notifications.namespace import layer_group
+from notifications.group_names import layer_group
 from notifications.testing import RedisServer
 
 

@@ -19,9 +19,9 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from django.test import override_settings
 
-from notifications import EVERYONE, notify, realtime
+from notifications import EVERYONE, group_names, notify, realtime
+from notifications.group_names import layer_group
 from notifications.models import Notification
-from notifications.namespace import layer_group
 from notifications.testing import RedisServer
 from project.testing import project_env
 
@@ -45,7 +45,7 @@ def receive(channel: str, timeout: float = 5) -> dict:
 
 
 def test_a_group_send_is_one_message_to_the_group(alice, bob, staff) -> None:
-    channel = subscribe(realtime.auth_group_group(staff.pk))
+    channel = subscribe(group_names.auth_group(staff.pk))
     sent = notify(staff, title="Standup")
     event = receive(channel)
     assert event["type"] == realtime.FRAME_EVENT
@@ -53,7 +53,7 @@ def test_a_group_send_is_one_message_to_the_group(alice, bob, staff) -> None:
 
 
 def test_everyone_is_one_message_to_the_everyone_group(alice, carol) -> None:
-    channel = subscribe(realtime.everyone_group())
+    channel = subscribe(group_names.everyone())
     sent = notify(EVERYONE, title="All hands")
     assert json.loads(receive(channel)["frame"])["notification"]["id"] == sent.pk
 
@@ -95,7 +95,7 @@ def test_notify_succeeds_while_redis_is_down_and_pushes_again_once_it_is_back(
         assert "Live push to 1 group(s) failed" in caplog.text
 
         stopped_redis.resume()
-        channel = subscribe(realtime.user_group(alice.pk))
+        channel = subscribe(group_names.user(alice.pk))
         again = notify(alice, title="Redis is back")
         assert json.loads(receive(channel)["frame"])["notification"]["id"] == again.pk
 
@@ -153,7 +153,7 @@ def test_notify_returns_promptly_when_redis_hangs(alice, unresponsive_redis: str
 
 def test_a_short_lived_process_flushes_its_queued_push_before_it_exits(alice, redis_server: RedisServer) -> None:
     """`manage.py notify` (or a cron job) exits right after notify(): the queued push must still go out."""
-    channel = subscribe(realtime.user_group(alice.pk))
+    channel = subscribe(group_names.user(alice.pk))
     subprocess.run(
         [sys.executable, "manage.py", "notify", "--user", "alice", "--title", "From cron"],
         cwd=Path(__file__).resolve().parent.parent,
@@ -170,8 +170,8 @@ def test_a_short_lived_process_flushes_its_queued_push_before_it_exits(alice, re
 
 def test_a_burst_of_pushes_arrives_in_order_per_recipient(alice, bob) -> None:
     """Queued pushes go out concurrently, but never overtake an earlier one to the same group."""
-    alice_channel = subscribe(realtime.user_group(alice.pk))
-    bob_channel = subscribe(realtime.user_group(bob.pk))
+    alice_channel = subscribe(group_names.user(alice.pk))
+    bob_channel = subscribe(group_names.user(bob.pk))
     sent = {alice.pk: [], bob.pk: []}
     for i in range(60):
         user = alice if i % 3 else bob

@@ -16,7 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from notifications import protocol, realtime
+from notifications import group_names, protocol, realtime
 from notifications.exceptions import InvalidQuery
 from notifications.models import Delivery, DeliveryQuerySet, Level
 from notifications.services.payload import serialize
@@ -184,7 +184,7 @@ def _changed(
         # "all_read" is described by up_to alone: its id list could be the whole inbox.
         ids = [] if change == "all_read" else changed
         frame = protocol.read_state_frame(change=change, ids=ids, up_to=up_to, unread_count=count)
-        groups = [realtime.user_group(user.pk)]
+        groups = [group_names.user(user.pk)]
         realtime.publish(groups, frame)
     return Change(changed=changed, missing=missing or [], unread_count=count)
 

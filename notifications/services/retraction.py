@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import QuerySet
 
-from notifications import protocol, realtime
+from notifications import group_names, protocol, realtime
 from notifications.models import Audience, Delivery, Notification
 
 
@@ -43,12 +43,12 @@ def _audience_groups(rows: list[tuple[int, str, int | None]]) -> dict[str, list[
     personal = []
     for pk, audience, group_id in rows:
         if audience == Audience.EVERYONE:
-            ids_by_group[realtime.everyone_group()].append(pk)
+            ids_by_group[group_names.everyone()].append(pk)
         elif audience == Audience.GROUP and group_id is not None:
-            ids_by_group[realtime.auth_group_group(group_id)].append(pk)
+            ids_by_group[group_names.auth_group(group_id)].append(pk)
         else:  # one or chosen users, or a group since deleted
             personal.append(pk)
     deliveries = Delivery.objects.filter(notification_id__in=personal).values_list("user_id", "notification_id")
     for user_id, pk in deliveries:
-        ids_by_group[realtime.user_group(user_id)].append(pk)
+        ids_by_group[group_names.user(user_id)].append(pk)
     return ids_by_group

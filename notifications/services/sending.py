@@ -16,7 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser, Group
 from django.contrib.contenttypes.models import ContentType
 from django.db import DatabaseError, models
 
-from notifications import protocol, realtime
+from notifications import group_names, protocol, realtime
 from notifications.audience import EVERYONE, _Everyone
 from notifications.exceptions import InvalidRecipient, NotificationNotStored
 from notifications.models import Audience, Level, Notification
@@ -134,7 +134,7 @@ def _resolve_recipient(recipient: Recipient) -> tuple[str, Group | None, models.
 def _audience_groups(notification: Notification, user_ids: models.QuerySet[Any] | list[int]) -> list[str]:
     """One channel-layer group per audience: the group, everyone, or each chosen user."""
     if notification.audience == Audience.EVERYONE:
-        return [realtime.everyone_group()]
+        return [group_names.everyone()]
     if notification.audience == Audience.GROUP:
-        return [realtime.auth_group_group(notification.group_id)]
-    return [realtime.user_group(uid) for uid in user_ids]
+        return [group_names.auth_group(notification.group_id)]
+    return [group_names.user(uid) for uid in user_ids]

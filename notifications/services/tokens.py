@@ -16,7 +16,7 @@ from django.core import signing
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from notifications import realtime
+from notifications import group_names, realtime
 from notifications.conf import app_settings
 from notifications.models import TokenRevocation
 
@@ -67,4 +67,4 @@ def user_for_token(token: str, *, check_expiry: bool = True) -> AbstractBaseUser
 def revoke_tokens(user: AbstractBaseUser) -> None:
     """Refuse every token issued to the user until now, and close the sockets opened with one."""
     TokenRevocation.objects.update_or_create(user=user, defaults={"not_before": timezone.now()})
-    realtime.control([realtime.user_group(user.pk)], realtime.Control.TOKENS_REVOKED)
+    realtime.control([group_names.user(user.pk)], realtime.Control.TOKENS_REVOKED)
