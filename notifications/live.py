@@ -39,16 +39,15 @@ from channels.sessions import InstanceSessionWrapper
 from channels.utils import await_many_dispatch
 from django.db import DatabaseError
 
-from notifications import connections, fanout, group_names, protocol, realtime, shutdown
-from notifications.auth import DATABASE_DOWN, token_from_scope
+from notifications import connections, fanout, protocol, realtime, shutdown
+from notifications.auth import DATABASE_DOWN
 from notifications.channels_idiom import ConsumerLayer
 from notifications.conf import app_settings
-from notifications.db import concurrent_read
+from notifications.connection_state import PONG_DATABASE_WAIT, ConnectionState
 from notifications.exceptions import InvalidQuery
 from notifications.protocol import ClientMessage, CloseCode, ProtocolError
 from notifications.ratelimit import TokenBucket
 from notifications.security import origin_allowed
-from notifications.services import logins
 
 logger = logging.getLogger(__name__)
 
@@ -56,14 +55,10 @@ logger = logging.getLogger(__name__)
 # Disconnected, uvicorn an OSError (ClientDisconnected).
 SOCKET_GONE: tuple[type[BaseException], ...] = (OSError, Disconnected)
 
-# Seconds a heartbeat waits for the database (its pong's fields, the login re-check) before
-# answering without them: a ping proves the connection, whatever the database does.
-PONG_DATABASE_WAIT = 1.0
-
 __all__ = ["ClientMessage", "CloseCode", "LiveConsumer", "ProtocolError"]
 
 
-class LiveConsumer(AsyncWebsocketConsumer):
+class LiveConsumer(ConnectionState, AsyncWebsocketConsumer):
     """Subclass, add ``handle_<type>`` methods, and override the hooks below as needed."""
 
     #: Options for every route of this class; ``as_asgi(**options)`` overrides them.
@@ -123,15 +118,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """Send a channel-layer event (``{"type": "chat.typing", ...}``) to the handler of every socket in ``group``."""
         await realtime.apublish_event([group], event)
 
-    async def join_group(self, group: str) -> None:
-        """Receive the group's frames and events from now on (through the process's shared subscription)."""
-        self.shared_groups.add(group)
-        await self._hub.add(group, self)
-
-    async def leave_group(self, group: str) -> None:
-        self.shared_groups.discard(group)
-        await self._hub.remove(group, self)
-
     # --- the fan-out's Subscriber (subscriber.py) ------------------------------------
 
     async def deliver_frame(self, frame: str) -> None:
@@ -165,13 +151,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self._refused_in_a_row = 0
         self._warned_at = float("-inf")
         self._close_after_refusals = int(limit["CLOSE_AFTER"])
-        self._counted = False  # in the per-user connection count
-        self._login_checked_at = 0.0  # loop time the login was last found valid
         self._accepted = False
         self._gone = False  # the client closed; nothing more can be sent
-        self.shared_groups: set[str] = set()  # get_groups() and join_group()
-        self.personal_groups: list[str] = []  # the user's and the session's
-        self._leaving: asyncio.Future[None] | None = None
+        self.open_connection_state()
         try:
             await await_many_dispatch([receive], self.dispatch)
         except StopConsumer:
@@ -338,11 +320,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         and every REVALIDATE_SECONDS checks that the login is still valid."""
         if self._login_check_due() and not await self._login_still_valid():
             return
-        try:
-            self._hub.refresh_soon()
-            await connections.touch(self.user.pk, self.channel_name)
-        except Exception as exc:  # noqa: BLE001 - the layer loop reports and recovers outages
-            logger.debug("Refresh failed on ping: %s", exc)
+        await self.keep_alive()
         await self.on_heartbeat()
         await self.send_frame({"type": "pong", "ref": message.ref, **await self._bounded_pong_fields()})
 
@@ -354,84 +332,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
             logger.info("Pong without its fields: %s", type(exc).__name__)
             return {}
 
-    def _login_check_due(self) -> bool:
-        interval = app_settings.REVALIDATE_SECONDS
-        elapsed = asyncio.get_running_loop().time() - self._login_checked_at
-        return interval is not None and elapsed >= float(interval)
-
-    async def _login_still_valid(self) -> bool:
-        """Re-check the session (or token) that opened the socket; close 4401 when it ended.
-
-        Catches what sends no signal: ``QuerySet.update(is_active=False)``, an expired or
-        evicted session. A database error keeps the socket (checked again next time).
-        """
-        token = token_from_scope(self.scope) if self.scope.get("auth_method") == "token" else None
-        session = self.scope.get("session")
-        try:
-            if token is not None:
-                check = concurrent_read(logins.token_login_valid)(token, self.user.pk)
-            elif session is not None and session.session_key:
-                check = concurrent_read(logins.session_login_valid)(session.session_key, self.user.pk)
-            else:
-                return True  # authenticated by a middleware of the site's own: nothing to re-check here
-            valid = await asyncio.wait_for(check, PONG_DATABASE_WAIT)
-        except Exception as exc:  # noqa: BLE001 - the database down or slow, most likely
-            logger.warning(
-                "Could not re-check a socket's login (%s: %s); checking again later", type(exc).__name__, exc
-            )
-            return True
-        if not valid:
-            logger.info("Closing a socket whose login ended (user %s)", self.user.pk)
-            await self.close(code=int(CloseCode.NOT_AUTHENTICATED), reason="signed out")
-            return False
-        self._login_checked_at = asyncio.get_running_loop().time()
-        return True
-
-    async def _count_connection_in(self) -> bool:
-        """False when the user already has MAX_CONNECTIONS_PER_USER sockets open (anywhere)."""
-        limit = app_settings.MAX_CONNECTIONS_PER_USER
-        try:
-            count = await connections.add(self.user.pk, self.channel_name)
-        except Exception as exc:  # noqa: BLE001 - fail open: the limit protects, it must not lock people out
-            logger.warning("Could not count connections (%s); allowing this one", exc)
-            return True
-        self._counted = True
-        if limit is not None and count > limit:
-            count = await connections.forget_dead_processes(self.user.pk)  # a server that was killed
-        if limit is not None and count > limit:
-            await connections.remove(self.user.pk, self.channel_name)
-            self._counted = False
-            return False
-        return True
-
-    async def _wanted_groups(self) -> list[str]:
-        return [*self.groups, *await self.get_groups()]
-
-    def _personal_groups(self) -> list[str]:
-        """The user's group (targeted frames, control events) and the session's (logout)."""
-        groups = [group_names.user(self.user.pk)]
-        session = self.scope.get("session")
-        if self.scope.get("auth_method") != "token" and session is not None and session.session_key:
-            groups.append(group_names.session(session.session_key))
-        return groups
-
-    async def notifications_control(self, event: dict[str, Any]) -> None:
-        """Account changes the socket must act on (see realtime.Control)."""
-        action = event["action"]
-        token_socket = self.scope.get("auth_method") == "token"
-        if action in {realtime.Control.LOGGED_OUT, realtime.Control.DEACTIVATED} or (
-            action == realtime.Control.TOKENS_REVOKED and token_socket
-        ):
-            await self.close(code=int(CloseCode.NOT_AUTHENTICATED), reason=action)
-        elif action == realtime.Control.REVALIDATE:
-            await self._login_still_valid()
-        elif action == realtime.Control.GROUPS_CHANGED:
-            wanted = set(await self._wanted_groups())
-            for group in self.shared_groups - wanted:
-                await self.leave_group(group)
-            for group in wanted - self.shared_groups:
-                await self.join_group(group)
-
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         # Leaving is best effort: with Redis down, groups and counts expire on their own.
         try:
@@ -441,21 +341,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if self._accepted:
             await self.on_disconnect(message["code"])
         raise StopConsumer
-
-    async def release(self) -> None:
-        """Leave the connection count and every group, once; callers share the one attempt, which
-        goes on if one of them is cancelled (a disconnect and a shutdown may both ask)."""
-        if self._leaving is None:
-            self._leaving = asyncio.ensure_future(self._leave())
-        await asyncio.shield(self._leaving)
-
-    async def _leave(self) -> None:
-        if self._counted:
-            await connections.remove(self.user.pk, self.channel_name)
-        await asyncio.gather(
-            *(self.leave_group(group) for group in list(self.shared_groups)),
-            *(self._hub.remove(group, self) for group in self.personal_groups),
-        )
 
 
 def _text_sender(send: Any) -> Any:

@@ -202,10 +202,9 @@ class DaphneServer:
         self.log = Path(tempfile.mkstemp(prefix="daphne-", suffix=".log")[1])
         endpoint = f"tcp:port={self.port}:interface=127.0.0.1:backlog=4096"
         args = [self.python, "-m", "daphne", "-e", endpoint, *self.options, self.application]
+        env = {**self.env, "PYTHONFAULTHANDLER": "1"}  # stacks in the log if it must be aborted
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                args, cwd=self.directory, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
+            self.process = subprocess.Popen(args, cwd=self.directory, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_until(self._ready, timeout=30, what=f"Daphne on port {self.port}")
         except TimeoutError:
@@ -218,13 +217,29 @@ class DaphneServer:
         return port_open(self.port)
 
     def stop(self, *, kill: bool = False) -> None:
-        if self.process is not None:
-            if kill:
-                self.process.kill()
-            else:
-                self.process.terminate()
-            self.process.wait(15)
-            self.process = None
+        """Stop the process (SIGTERM: a graceful shutdown; ``kill``: SIGKILL).
+
+        A process still running 15 s after SIGTERM is made to dump every thread's
+        stack into its log (SIGABRT, with faulthandler on), killed, and reported:
+        a hung shutdown is a bug to see, and an orphan would hold the test database.
+        """
+        if self.process is None:
+            return
+        process, self.process = self.process, None
+        if kill:
+            process.kill()
+        else:
+            process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+            raise RuntimeError(f"Daphne did not stop within 15 s of SIGTERM; its output:\n{self.output()}") from None
 
     def freeze(self) -> None:
         """Stall the process (SIGSTOP), as a long GC pause or an overloaded host would."""

@@ -32,28 +32,8 @@ INSTALL_BLOCK = re.compile(r"<!-- install: (append [\w/.]+|template) -->\n```\w+
 SITE_LAYOUT_MARK = "mysite's own layout"
 SITE_ADMIN_MARK = "mysite administration"
 
-# A user model without a username (the e-mail address signs in), as many sites have.
-ACCOUNTS_MODELS = """
-from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
-from django.contrib.auth.models import PermissionsMixin
-from django.db import models
-
-
-class UserManager(BaseUserManager):
-    def create_superuser(self, email, password):
-        user = self.model(email=email, is_staff=True, is_superuser=True)
-        user.set_password(password)
-        user.save()
-        return user
-
-
-class User(AbstractBaseUser, PermissionsMixin):
-    email = models.EmailField(unique=True)
-    is_staff = models.BooleanField(default=False)
-    is_active = models.BooleanField(default=True)
-    USERNAME_FIELD = "email"
-    objects = UserManager()
-"""
+# The suite's user model without a username (the e-mail address signs in), copied in as the site's own app.
+USER_APP = REPO_DIR / "tests" / "customuser"
 
 SITE_BASE = f"""<!doctype html>
 <html><head><title>{{% block title %}}{{% endblock %}} · mysite</title></head>
@@ -113,17 +93,15 @@ def new_site(venv: Path, directory: Path, env: dict[str, str]) -> Path:
     """``django-admin startproject mysite`` with a custom user app and its own layouts, then the README's lines."""
     no_site_yet = {k: v for k, v in env.items() if k != "DJANGO_SETTINGS_MODULE"}
     run(venv / "bin" / "django-admin", "startproject", "mysite", _mkdir(directory), env=no_site_yet)
-    accounts = _mkdir(directory / "accounts")
-    (accounts / "__init__.py").touch()
-    (accounts / "models.py").write_text(ACCOUNTS_MODELS)
+    shutil.copytree(USER_APP, directory / "customuser", ignore=shutil.ignore_patterns("__pycache__", "settings.py"))
     (_mkdir(directory / "templates" / "admin") / "base_site.html").write_text(SITE_ADMIN_BASE)
     settings = directory / "mysite" / "settings.py"
     settings.write_text(
         settings.read_text()
         + textwrap.dedent("""
             # The site's own choices, before adding the notifications app.
-            INSTALLED_APPS += ["accounts"]
-            AUTH_USER_MODEL = "accounts.User"
+            INSTALLED_APPS += ["customuser"]
+            AUTH_USER_MODEL = "customuser.Member"
             TEMPLATES[0]["DIRS"] = [BASE_DIR / "templates"]
             """)
     )
@@ -189,7 +167,6 @@ def test_the_readme_install_section_works_in_a_new_site_from_the_wheel(installed
         # The package is the wheel's, not this checkout's.
         where = run(python, "-c", "import notifications; print(notifications.__file__)", cwd=site, env=env)
         assert where.startswith(str(venv)), where
-        run(python, "manage.py", "makemigrations", "accounts", cwd=site, env=env)
         run(python, "manage.py", "migrate", "--no-input", cwd=site, env=env)
         run(python, "manage.py", "check", "--fail-level", "WARNING", cwd=site, env=env)
         create = "from django.contrib.auth import get_user_model as m; m().objects.create_superuser('ada@x.org', 'pw')"
