@@ -43,6 +43,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         "SLOW_CLIENT_BYTES",
         "MAX_FRAME_BYTES",
         "TOKEN_TTL",
+        "SSE_HEARTBEAT",
+        "SSE_RETRY_MS",
     ):
         value = raw.get(key, DEFAULTS[key])
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -69,6 +69,11 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_TIMEOUT": 2.0,
     # Seconds a socket token (for non-browser clients) stays valid (for connecting).
     "TOKEN_TTL": 300,
+    # Seconds between keep-alive comments on an idle event stream (notifications/sse.py):
+    # below every proxy's read timeout; each also refreshes the connection's count and login check.
+    "SSE_HEARTBEAT": 15,
+    # Milliseconds an EventSource waits before reconnecting (the stream's "retry:" field).
+    "SSE_RETRY_MS": 2000,
 }
 
 

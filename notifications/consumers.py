@@ -14,7 +14,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from notifications import group_names, protocol, services, topics
+from notifications import protocol, services, topics
 from notifications.db import concurrent_read
 from notifications.live import ClientMessage, LiveConsumer, ProtocolError
 
@@ -28,9 +28,8 @@ class NotificationConsumer(LiveConsumer):
         self.subscriptions: dict[str, tuple[topics.Topic, dict[str, Any]]] = {}  # group -> (topic, params)
 
     async def get_groups(self) -> list[str]:
-        group_ids = await concurrent_read(services.auth_group_ids)(self.user)
-        auth_groups = [group_names.auth_group(group_id) for group_id in group_ids]
-        return [*auth_groups, group_names.everyone(), *self.subscriptions]  # shared per process
+        audience = await concurrent_read(services.audience_groups)(self.user)
+        return [*audience, *self.subscriptions]  # shared per process
 
     async def on_connect(self) -> None:
         # Counted after joining: nothing committed from here on can be missed.

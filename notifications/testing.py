@@ -395,3 +395,73 @@ def refused_with(ws: ClientConnection, *, timeout: float = 10) -> int | None:
 def frames_set_aside(ws: ClientConnection) -> list[dict[str, Any]]:
     """Frames ``receive_frame`` read while waiting for another type and has not returned yet."""
     return list(_set_aside.get(ws, ()))
+
+
+@dataclass
+class EventStreamReader:
+    """An open ``text/event-stream`` response, read one event at a time (see ``open_event_stream``)."""
+
+    response: Any
+    set_aside: deque[dict[str, Any]] = field(default_factory=deque)
+
+    def next_event(self, frame_type: str | None = None, *, timeout: float = 10) -> dict[str, Any]:
+        """The next event (``{"event", "id", "data"}``, data parsed as JSON), of a frame type if given.
+
+        Comments (keep-alives) are skipped; events of other frame types are set
+        aside for a later call, as ``receive_frame`` does.
+        """
+        for event in self.set_aside:
+            if frame_type is None or event["data"].get("type") == frame_type:
+                self.set_aside.remove(event)
+                return event
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self._read_event(deadline, frame_type)
+            if frame_type is None or event["data"].get("type") == frame_type:
+                return event
+            self.set_aside.append(event)
+
+    def _read_event(self, deadline: float, wanted: str | None) -> dict[str, Any]:
+        fields: dict[str, Any] = {"event": "message", "id": None, "data": []}
+        while True:
+            self.response.fp.raw._sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                line = self.response.readline().decode().rstrip("\r\n")
+            except TimeoutError:
+                raise TimeoutError(f"No {wanted or 'event'} on the stream before the deadline") from None
+            if not line and self.response.isclosed():
+                raise ConnectionError("The server ended the stream")
+            if line.startswith(":"):
+                continue
+            if not line:
+                if fields["data"]:
+                    return {**fields, "data": json.loads("\n".join(fields["data"]))}
+                continue
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "data":
+                fields["data"].append(value)
+            elif name in {"event", "id"}:
+                fields[name] = value
+
+
+@contextmanager
+def open_event_stream(
+    server: DaphneServer,
+    user: Any = None,
+    *,
+    path: str = "/notifications/stream/",
+    headers: Mapping[str, str] | None = None,
+) -> Iterator[EventStreamReader]:
+    """The notifications event stream, signed in as ``user``; raises HTTPError for a refusal."""
+    import urllib.request
+
+    extra = {"Accept": "text/event-stream", **(headers or {})}
+    if user is not None:
+        extra["Cookie"] = session_cookie(user)
+    request = urllib.request.Request(f"{server.origin}{path}", headers=extra)
+    response = urllib.request.urlopen(request, timeout=10)
+    try:
+        yield EventStreamReader(response)
+    finally:
+        response.close()

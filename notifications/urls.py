@@ -2,7 +2,8 @@
 
 ``path("notifications/", include("notifications.urls"))`` gives the inbox at
 ``/notifications/``, the JSON API under ``/notifications/api/``, the connection
-page at ``/notifications/live/`` and the health check at ``/notifications/healthz``.
+page at ``/notifications/live/``, the event stream (sse.py) at
+``/notifications/stream/`` and the health check at ``/notifications/healthz``.
 Everything links to these by name (``notifications:inbox``, ...), never by path.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from notifications import api, views
+from notifications import api, sse, views
 
 app_name = "notifications"
 
@@ -18,6 +19,7 @@ urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("action/", views.inbox_action, name="inbox-action"),
     path("live/", views.live, name="live"),
+    path("stream/", sse.stream, name="stream"),
     path("healthz", views.healthz, name="healthz"),
     path("api/", api.notification_list, name="api-list"),
     path("api/unread-count/", api.unread_count, name="api-unread-count"),

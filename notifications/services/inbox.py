@@ -100,6 +100,11 @@ def auth_group_ids(user: AbstractBaseUser) -> list[int]:
     return list(user.groups.values_list("id", flat=True))  # type: ignore[attr-defined]
 
 
+def audience_groups(user: AbstractBaseUser) -> list[str]:
+    """The shared groups that carry a user's notifications besides their own: their auth groups, everyone."""
+    return [*(group_names.auth_group(group_id) for group_id in auth_group_ids(user)), group_names.everyone()]
+
+
 def inbox(user: AbstractBaseUser, query: InboxQuery | None = None) -> InboxPage:
     """One page of the inbox, newest first. ``next_before`` continues it, or is None at the end.
 

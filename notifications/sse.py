@@ -1,0 +1,187 @@
+"""The notifications stream over Server-Sent Events, for networks where WebSocket upgrades are blocked.
+
+``GET <prefix>/stream/`` answers ``text/event-stream`` carrying the frames the
+socket carries (docs/protocol.md), one JSON frame per ``data:`` line: ``hello``,
+then ``notification``, ``read_state``, ``retracted``, ``resync``, topics'
+frames. Each notification's event ``id`` is its sync cursor, so a reconnecting
+``EventSource`` sends ``Last-Event-ID`` and the stream opens with a ``sync``
+frame of everything after it (``?cursor=`` does the same for other clients):
+nothing lost, nothing doubled. A comment line every ``SSE_HEARTBEAT`` seconds
+keeps proxies from closing it and refreshes the connection's count and login
+check. It is one ``Subscriber`` of the process's fan-out (subscriber.py) with
+the WebSocket's connection state (connection_state.py): the same login, origin
+and per-user limits, the same groups, the same control events. The stream ends
+with an ``event: close`` naming the close code a socket would have got.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.db import DatabaseError
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+
+from notifications import connections, fanout, protocol, realtime, services
+from notifications.conf import app_settings
+from notifications.connection_state import ConnectionState
+from notifications.db import concurrent_read
+from notifications.security import header, origin_allowed
+
+logger = logging.getLogger(__name__)
+
+# Frames waiting for a slow reader before the stream is ended (it reconnects and syncs).
+QUEUE_FRAMES = 1000
+
+
+class EventStream(ConnectionState):
+    """One open event stream: a fan-out Subscriber writing frames into a queue the response drains."""
+
+    groups: list[str] = []
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.scope = request.scope  # type: ignore[attr-defined]
+        self.user = request.user
+        self.channel_name = connections.socket_name()
+        self._hub = fanout.hub(realtime.layer())
+        self._queue: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue(QUEUE_FRAMES)
+        self._closed = False
+        self.open_connection_state()
+
+    async def get_groups(self) -> list[str]:
+        return await concurrent_read(services.audience_groups)(self.user)
+
+    # --- Subscriber --------------------------------------------------------------------
+
+    async def deliver_frame(self, frame: str) -> None:
+        self._put(frame)
+
+    async def deliver_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == realtime.CONTROL_EVENT:
+            await self.notifications_control(event)
+
+    async def on_layer_recovered(self) -> None:
+        self._put(protocol.resync_frame("channel_layer_recovered"))
+
+    async def close(self, code: int, reason: str = "") -> None:
+        """End the stream with a ``close`` event (the code and reason a socket would have got)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._queue.full():
+            self._queue.get_nowait()  # a slow reader's oldest frame gives way to the close
+        self._queue.put_nowait(("close", json.dumps({"code": code, "reason": reason})))
+
+    def _put(self, frame: str) -> None:
+        if self._closed:
+            return
+        if self._queue.qsize() >= QUEUE_FRAMES - 1:  # room kept for the close
+            logger.info("Ending an event stream %d frames behind (user %s)", QUEUE_FRAMES, self.user.pk)
+            self._closed = True
+            self._queue.put_nowait(("close", json.dumps({"code": 4013, "reason": "too far behind; reconnect"})))
+            return
+        self._queue.put_nowait(("message", frame))
+
+    # --- the stream ----------------------------------------------------------------------
+
+    async def open(self, cursor: str | None) -> str | None:
+        """Count the connection in and join its groups; an error message when it must be refused."""
+        if not await self._count_connection_in():
+            return "too many open connections"
+        self.personal_groups = self._personal_groups()
+        await asyncio.gather(
+            *(self._hub.add(group, self) for group in self.personal_groups),
+            *(self.join_group(group) for group in await self._wanted_groups()),
+        )
+        unread = await concurrent_read(services.unread_count)(self.user)
+        self._queue.put_nowait(("message", protocol.hello_frame(**self._greeting(unread))))
+        if cursor is not None:
+            await self._sync_from(cursor)
+        return None
+
+    def _greeting(self, unread: int) -> dict[str, Any]:
+        return {"user_id": self.user.pk, "username": self.user.get_username(), "unread_count": unread}
+
+    async def _sync_from(self, cursor: str) -> None:
+        """Everything after ``cursor``, page by page, before any live frame is read."""
+        while True:
+            result = await concurrent_read(services.sync)(self.user, cursor)
+            frame = protocol.sync_frame(
+                None,
+                notifications=result.notifications,
+                cursor=result.cursor,
+                more=result.more,
+                reset=result.reset,
+                unread_count=result.unread_count,
+            )
+            self._queue.put_nowait(("message", frame))
+            if not result.more or result.cursor is None:
+                return
+            cursor = result.cursor
+
+    async def events(self) -> AsyncIterator[str]:
+        heartbeat = float(app_settings.SSE_HEARTBEAT)
+        yield f"retry: {int(app_settings.SSE_RETRY_MS)}\n\n"
+        try:
+            while True:
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), heartbeat)
+                except TimeoutError:
+                    await self._heartbeat()
+                    yield ": keep-alive\n\n"
+                    continue
+                if item is None:
+                    return
+                kind, data = item
+                yield _event(kind, data)
+                if kind == "close":
+                    return
+        finally:
+            await self.release()
+
+    async def _heartbeat(self) -> None:
+        if self._login_check_due():
+            await self._login_still_valid()
+        await self.keep_alive()
+
+
+def _event(kind: str, data: str) -> str:
+    lines = [] if kind == "message" else [f"event: {kind}"]
+    if kind == "message" and data.startswith('{"type":"notification"'):
+        lines.append(f"id: {services.make_cursor(json.loads(data)['notification']['id'])}")
+    return "\n".join([*lines, f"data: {data}", "", ""])
+
+
+async def stream(request: HttpRequest) -> StreamingHttpResponse | JsonResponse:
+    """``GET <prefix>/stream/``: the notifications stream as ``text/event-stream`` (see the module docstring)."""
+    if request.method != "GET":
+        return _error(405, "Use GET.")
+    # A same-origin EventSource sends no Origin; a cross-origin one does, and must pass the socket's rule.
+    if header(request.scope, b"origin") is not None and not origin_allowed(request.scope):  # type: ignore[attr-defined]
+        return _error(403, "This origin may not open the stream.")
+    cursor = request.headers.get("Last-Event-ID") or request.GET.get("cursor") or None
+    try:
+        request.user = await request.auser()
+        if not request.user.is_authenticated:
+            return _error(401, "Not signed in.")
+        connection = EventStream(request)
+        refused = await connection.open(cursor)
+    except DatabaseError as exc:
+        logger.warning("Refused an event stream: the database is unavailable (%s)", type(exc).__name__)
+        return _error(503, "The database is unavailable; retry shortly.", retry=True)
+    if refused is not None:
+        return _error(429, "Too many open connections; close one and retry.", retry=True)
+    response = StreamingHttpResponse(connection.events(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each event through at once
+    return response
+
+
+def _error(status: int, message: str, *, retry: bool = False) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)  # the JSON API's error shape
+    if retry:
+        response["Retry-After"] = "5"
+    return response

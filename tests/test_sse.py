@@ -1,0 +1,101 @@
+"""The notifications stream over Server-Sent Events: the socket's frames, guarantees and limits, over plain HTTP."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import pytest
+from django.test import override_settings
+
+from notifications import notify, realtime
+from notifications.testing import RedisServer, open_event_stream, open_socket, receive_frame, wait_until
+from tests.conftest import start_daphne
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def stack(private_redis: RedisServer):
+    server = start_daphne(private_redis, notifications={"MAX_CONNECTIONS_PER_USER": 2, "SSE_HEARTBEAT": 1})
+    with override_settings(CHANNEL_LAYERS=private_redis.channel_layers()):
+        yield server
+    server.stop()
+
+
+def send(user, title: str) -> int:
+    sent = notify(user, title=title)
+    assert realtime.flush(timeout=10)
+    return sent.pk
+
+
+def test_live_frames_then_a_resume_from_last_event_id_brings_exactly_what_was_missed(stack, alice) -> None:
+    with open_event_stream(stack, alice) as stream:
+        hello = stream.next_event()["data"]
+        assert (hello["type"], hello["user"]["id"], hello["unread_count"]) == ("hello", alice.pk, 0)
+        first = send(alice, "live over SSE")
+        event = stream.next_event("notification")
+        assert event["data"]["notification"]["title"] == "live over SSE"
+        assert event["id"] == f"1.{first}"  # what EventSource sends back as Last-Event-ID
+        # An idle stream carries keep-alive comments (SSE_HEARTBEAT=1 here) and stays open.
+        second_read = send(alice, "a second one")
+        assert stream.next_event("notification", timeout=15)["id"] == f"1.{second_read}"
+
+    missed = [send(alice, "while away 1"), send(alice, "while away 2")]
+    with open_event_stream(stack, alice, headers={"Last-Event-ID": f"1.{second_read}"}) as stream:
+        assert stream.next_event()["data"]["type"] == "hello"
+        synced = stream.next_event()["data"]
+        assert synced["type"] == "sync"
+        # What was missed, and (as on the socket) the last minute's rows again for commits that
+        # landed out of id order: the client shows each id once.
+        assert set(missed) <= {item["id"] for item in synced["notifications"]}
+        assert synced["cursor"] == f"1.{missed[-1]}"
+        assert synced["more"] is False
+        later = send(alice, "live again")
+        assert stream.next_event("notification")["id"] == f"1.{later}"  # nothing doubled before it
+
+
+def test_refusals_are_json_with_the_socket_rules(stack, alice, bob) -> None:
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        urllib.request.urlopen(f"{stack.origin}/notifications/stream/", timeout=10)
+    assert anonymous.value.code == 401
+    assert anonymous.value.read() == b'{"error": "Not signed in."}'
+
+    with (
+        pytest.raises(urllib.error.HTTPError) as foreign,
+        open_event_stream(stack, alice, headers={"Origin": "https://evil.example"}),
+    ):
+        pass
+    assert foreign.value.code == 403
+
+    # The per-user limit counts sockets and streams together (2 here).
+    with open_socket(stack, bob) as ws, open_event_stream(stack, bob) as stream:
+        receive_frame(ws, "hello")
+        stream.next_event("hello")
+        with pytest.raises(urllib.error.HTTPError) as third, open_event_stream(stack, bob):
+            pass
+        assert third.value.code == 429
+        assert third.value.headers["Retry-After"] == "5"
+
+    def two_streams_open() -> bool:
+        """A closed stream leaves the count (as a closed socket does), so two fit again."""
+        try:
+            with open_event_stream(stack, bob), open_event_stream(stack, bob):
+                return True
+        except urllib.error.HTTPError as refused:
+            if refused.code != 429:
+                raise
+            return False
+
+    wait_until(two_streams_open, timeout=15, what="the closed connections leaving bob's count")
+
+
+def test_a_deactivated_user_s_stream_ends_with_the_socket_s_close_code(stack, alice) -> None:
+    with open_event_stream(stack, alice) as stream:
+        stream.next_event("hello")
+        alice.is_active = False
+        alice.save()
+        assert realtime.flush(timeout=10)
+        closed = stream.next_event()
+        assert closed["event"] == "close"
+        assert closed["data"] == {"code": 4401, "reason": "deactivated"}
