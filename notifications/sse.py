@@ -3,10 +3,11 @@
 ``GET <prefix>/stream/`` answers ``text/event-stream`` carrying the frames the
 socket carries (docs/protocol.md), one JSON frame per ``data:`` line: ``hello``,
 then ``notification``, ``read_state``, ``retracted``, ``resync``, topics'
-frames. Each notification's event ``id`` is its sync cursor, so a reconnecting
-``EventSource`` sends ``Last-Event-ID`` and the stream opens with a ``sync``
-frame of everything after it (``?cursor=`` does the same for other clients):
-nothing lost, nothing doubled. A comment line every ``SSE_HEARTBEAT`` seconds
+frames. The stream opens with ``hello`` and the ``sync`` pages a page would
+ask for: everything after the cursor, which is the ``Last-Event-ID`` a
+reconnecting ``EventSource`` sends (each notification's event ``id`` is its
+sync cursor) or ``?cursor=``; without one, the current inbox (a reset).
+Nothing lost, and the client shows each id once. A comment line every ``SSE_HEARTBEAT`` seconds
 keeps proxies from closing it and refreshes the connection's count and login
 check. It is one ``Subscriber`` of the process's fan-out (subscriber.py) with
 the WebSocket's connection state (connection_state.py): the same login, origin
@@ -98,14 +99,13 @@ class EventStream(ConnectionState):
         )
         unread = await concurrent_read(services.unread_count)(self.user)
         self._queue.put_nowait(("message", protocol.hello_frame(**self._greeting(unread))))
-        if cursor is not None:
-            await self._sync_from(cursor)
+        await self._sync_from(cursor)  # None: the current inbox (a reset), as a page's first sync
         return None
 
     def _greeting(self, unread: int) -> dict[str, Any]:
         return {"user_id": self.user.pk, "username": self.user.get_username(), "unread_count": unread}
 
-    async def _sync_from(self, cursor: str) -> None:
+    async def _sync_from(self, cursor: str | None) -> None:
         """Everything after ``cursor``, page by page, before any live frame is read."""
         while True:
             result = await concurrent_read(services.sync)(self.user, cursor)

@@ -93,6 +93,7 @@ def test_refusals_are_json_with_the_socket_rules(stack, alice, bob) -> None:
 def test_a_deactivated_user_s_stream_ends_with_the_socket_s_close_code(stack, alice) -> None:
     with open_event_stream(stack, alice) as stream:
         stream.next_event("hello")
+        assert stream.next_event()["data"]["reset"] is True  # the current inbox, as a page's first sync
         alice.is_active = False
         alice.save()
         assert realtime.flush(timeout=10)
