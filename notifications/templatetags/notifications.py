@@ -12,7 +12,9 @@ from urllib.parse import urlencode
 
 from django import template
 from django.conf import settings
+from django.middleware.csrf import get_token
 from django.shortcuts import resolve_url
+from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 
 from notifications import services
@@ -44,6 +46,12 @@ def notifications_scripts(context: template.Context) -> dict[str, Any]:
     if signed_in:
         # What the page was rendered with: a notification above it arrived after, and is shown as new.
         config["newestId"] = _inbox_state(context).latest_id or 0
+        # Where WebSockets are blocked, the client falls back to the event stream and the JSON API.
+        config["streamPath"] = reverse("notifications:stream")
+        config["apiPath"] = reverse("notifications:api-list")
+        request = context.get("request")
+        if request is not None:
+            config["csrfToken"] = get_token(request)
     return {"signed_in": signed_in, "client_config": config}
 
 

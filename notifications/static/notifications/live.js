@@ -82,6 +82,13 @@ if (page && client) {
     stateElement.dataset.state = client.readyState;
   };
   client.addEventListener("notifications:state", showState);
+  client.addEventListener("notifications:transport", (event) => {
+    const { transport, reason } = event.detail;
+    page.querySelector("[data-live-transport]").textContent = transport === "eventstream" ? "Server-Sent Events" : "WebSocket";
+    page.querySelector("[data-live-transport-why]").textContent = reason;
+    page.querySelector("[data-live-url]").textContent = new URL(client.options.streamPath, window.location.href).href;
+    log("transport", `now on ${transport}: ${reason}`);
+  });
   client.addEventListener("notifications:open", () => {
     log("open", "connected");
     client.send({ type: "handshake" });

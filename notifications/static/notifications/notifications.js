@@ -1,4 +1,5 @@
-// Live notifications client: one WebSocket per page, no dependencies.
+// Live notifications client: one WebSocket per page (the event stream where WebSockets
+// fail, eventstream.js), no dependencies.
 //
 // Reconnects with exponential backoff and full jitter (capped at 30 s), late
 // after 4409 (too many sockets), never after another 44xx close (4401 only
@@ -8,7 +9,9 @@
 //
 // Events (CustomEvent, dispatched on the client and on `document`, all named
 // "notifications:<name>"): open, message, sent, error, close, state, count,
-// notification, reset, read-state, retracted, topic. See docs/client.md.
+// notification, reset, read-state, retracted, topic, transport. See docs/client.md.
+
+import { EventStreamSocket } from "./eventstream.js";
 
 const STATES = ["CONNECTING", "OPEN", "CLOSING", "CLOSED"];
 
@@ -36,6 +39,9 @@ const DEFAULTS = {
   maxBackoffMs: 30000,
   busyBackoffMs: 30000, // after 4409: between this and twice this
   recountSpreadMs: 2000, // after a retraction, sync within this
+  // WebSocket attempts in a row that never reached the server's hello before the client
+  // falls back to the event stream (a proxy that blocks or cuts upgrades).
+  socketFailuresBeforeFallback: 2,
 };
 
 function topicKey(topic, params) {
@@ -58,6 +64,9 @@ export class NotificationClient extends EventTarget {
     this.url = new URL(this.options.path, window.location.href);
     this.url.protocol = this.url.protocol === "https:" ? "wss:" : "ws:";
     this.socket = null;
+    // "websocket", or "eventstream" after WebSockets failed (needs the server's streamPath).
+    this.transport = "websocket";
+    this.socketFailures = 0;
     this.unreadCount = null;
     this.cursor = null; // the server's cursor; null until the first sync
     // The newest id the page was rendered with (if the server put it in the config):
@@ -78,14 +87,21 @@ export class NotificationClient extends EventTarget {
 
   /** "CONNECTING" | "OPEN" | "CLOSING" | "CLOSED", as the WebSocket reports it. */
   get readyState() {
-    return this.socket ? STATES[this.socket.readyState] : "CLOSED";
+    return this.socket ? STATES[this.socket.readyState] : "CLOSED"; // the event stream uses the same numbers
   }
 
   connect() {
     this.stopped = false;
     this.finalCode = null;
     clearTimeout(this.timers.reconnect);
-    const socket = new WebSocket(this.url);
+    const socket =
+      this.transport === "eventstream"
+        ? new EventStreamSocket(this.options.streamPath, {
+            cursor: this.cursor,
+            apiPath: this.options.apiPath,
+            csrfToken: this.options.csrfToken,
+          })
+        : new WebSocket(this.url);
     this.socket = socket;
     this.emit("state", { state: "CONNECTING" });
     socket.addEventListener("open", () => {
@@ -169,6 +185,7 @@ export class NotificationClient extends EventTarget {
     switch (frame.type) {
       case "hello":
         this.attempt = 0;
+        this.socketFailures = 0;
         this.wasOpen = true;
         this.authRetried = false;
         this.setCount(frame.unread_count);
@@ -280,6 +297,7 @@ export class NotificationClient extends EventTarget {
     // 4401 on a socket that was open: the login may live on under a new session key
     // (a password change cycles it), so try once more; a second 4401 is final.
     const retryAuth = event.code === 4401 && this.wasOpen && !this.authRetried;
+    if (!this.wasOpen && (event.code < 4400 || event.code >= 4500)) this.fallBackAfterFailure();
     this.wasOpen = false;
     if (event.code >= 4400 && event.code < 4500 && event.code !== 4429 && event.code !== 4409 && !retryAuth) {
       // Not signed in, or not allowed: reconnecting cannot help. Tell the page.
@@ -302,6 +320,29 @@ export class NotificationClient extends EventTarget {
     }
     this.emit("state", { state: "CLOSED", code: event.code, reconnectInMs: Math.round(delay) });
     this.timers.reconnect = setTimeout(() => this.connect(), delay);
+  }
+
+  // Blocked or cut before the server's hello, again and again, while the server answers
+  // plain HTTP (so it is not simply down or restarting): go on over the event stream.
+  async fallBackAfterFailure() {
+    if (this.transport !== "websocket" || !this.options.streamPath) return;
+    this.socketFailures += 1;
+    if (this.socketFailures < this.options.socketFailuresBeforeFallback) return;
+    let serverAnswers = false;
+    try {
+      const response = await fetch(`${this.options.apiPath}unread-count/`, { credentials: "same-origin" });
+      serverAnswers = response.ok;
+    } catch {
+      serverAnswers = false;
+    }
+    if (!serverAnswers || this.transport !== "websocket" || this.wasOpen) {
+      this.socketFailures = 0; // the server itself is away: keep trying the socket
+      return;
+    }
+    this.transport = "eventstream";
+    this.attempt = 0;
+    const reason = `${this.socketFailures} WebSocket connections in a row failed while the server answered HTTP`;
+    this.emit("transport", { transport: this.transport, reason });
   }
 
   ping() {

@@ -168,6 +168,9 @@ if (bell && client) {
     }
   });
   client.addEventListener("notifications:read-state", (event) => applyReadState(event.detail));
+  client.addEventListener("notifications:transport", (event) => {
+    bell.dataset.transport = event.detail.transport; // the event stream, where WebSockets are blocked
+  });
   client.addEventListener("notifications:state", (event) => {
     const { state, code, final } = event.detail;
     bell.dataset.state = final ? "signed-out" : state.toLowerCase();

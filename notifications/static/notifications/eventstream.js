@@ -1,0 +1,136 @@
+// The notifications protocol over Server-Sent Events and the JSON API, shaped like a WebSocket.
+//
+// NotificationClient uses it where WebSocket connections fail (docs/protocol.md,
+// "The same stream over Server-Sent Events"). Server frames arrive on an
+// EventSource; what the page sends is answered here: `ping` at once (the
+// stream's own keep-alives prove the connection), `mark_read` and
+// `mark_all_read` through the JSON API, `sync` by reopening the stream from
+// the cursor (the stream opens with its own sync, so the page's sync after
+// `hello` is already on its way). Topics need the socket: `subscribe` is
+// answered with an error.
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSED = 3;
+
+export class EventStreamSocket extends EventTarget {
+  constructor(streamUrl, { cursor = null, apiPath, csrfToken }) {
+    super();
+    this.streamUrl = streamUrl;
+    this.apiPath = apiPath;
+    this.csrfToken = csrfToken;
+    this.readyState = CONNECTING;
+    this.open(cursor);
+  }
+
+  open(cursor) {
+    const url = new URL(this.streamUrl, window.location.href);
+    if (cursor) url.searchParams.set("cursor", cursor);
+    this.initialSync = true; // the stream's own sync pages are still coming
+    const source = new EventSource(url, { withCredentials: true });
+    this.source = source;
+    source.addEventListener("open", () => {
+      if (source !== this.source || this.readyState !== CONNECTING) return;
+      this.readyState = OPEN;
+      this.dispatchEvent(new Event("open"));
+    });
+    source.addEventListener("message", (event) => {
+      if (source !== this.source) return;
+      if (this.initialSync && event.data.startsWith('{"type":"sync"') && JSON.parse(event.data).more === false) {
+        queueMicrotask(() => (this.initialSync = false));
+      }
+      this.deliver(event.data);
+    });
+    source.addEventListener("close", (event) => {
+      if (source !== this.source) return;
+      const { code, reason } = JSON.parse(event.data);
+      this.finish(code, reason);
+    });
+    source.addEventListener("error", () => {
+      // Refused (401, 429, ...) or cut: the page's client decides when to come back, from its cursor.
+      if (source === this.source) this.finish(1006, "event stream lost");
+    });
+  }
+
+  send(text) {
+    if (this.readyState !== OPEN) throw new DOMException("The stream is not open.", "InvalidStateError");
+    const frame = JSON.parse(text);
+    switch (frame.type) {
+      case "ping":
+        this.deliverLater({ type: "pong", ref: frame.ref });
+        break;
+      case "sync":
+        if (!this.initialSync) this.reopen(frame.cursor);
+        break;
+      case "mark_read":
+      case "mark_unread":
+        this.changeReadState(frame, frame.type === "mark_read" ? "read" : "unread");
+        break;
+      case "mark_all_read":
+        this.post("read-all/", { up_to: frame.up_to }).then((answer) => this.acknowledge(frame, answer));
+        break;
+      default:
+        this.deliverLater({
+          type: "error",
+          code: "unsupported_transport",
+          message: `'${frame.type}' needs the WebSocket; this page is on the event stream.`,
+          ref: frame.ref,
+        });
+    }
+  }
+
+  close(code = 1000, reason = "") {
+    if (this.readyState === CLOSED) return;
+    this.finish(code, reason);
+  }
+
+  reopen(cursor) {
+    this.source.close();
+    this.open(cursor);
+  }
+
+  async changeReadState(frame, action) {
+    let answer = null;
+    for (const id of frame.ids || []) answer = (await this.post(`${id}/${action}/`, {})) || answer;
+    this.acknowledge(frame, answer);
+  }
+
+  async post(path, body) {
+    try {
+      const response = await fetch(`${this.apiPath}${path}`, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": this.csrfToken || "" },
+        body: JSON.stringify(body),
+      });
+      const answer = await response.json();
+      if (!response.ok) {
+        this.deliverLater({ type: "error", code: response.status === 404 ? "not_found" : "unavailable", message: answer.error });
+        return null;
+      }
+      return answer;
+    } catch {
+      this.deliverLater({ type: "error", code: "unavailable", message: "The server did not answer; retry shortly." });
+      return null;
+    }
+  }
+
+  acknowledge(frame, answer) {
+    if (answer) this.deliver(JSON.stringify({ type: "ack", ref: frame.ref, changed: answer.updated, unread_count: answer.unread_count }));
+  }
+
+  deliverLater(frame) {
+    setTimeout(() => this.deliver(JSON.stringify(frame)), 0);
+  }
+
+  deliver(data) {
+    if (this.readyState === OPEN) this.dispatchEvent(new MessageEvent("message", { data }));
+  }
+
+  finish(code, reason) {
+    this.source.close();
+    if (this.readyState === CLOSED) return;
+    this.readyState = CLOSED;
+    this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean: code !== 1006 }));
+  }
+}

@@ -1,0 +1,71 @@
+"""Where WebSockets are blocked, the page goes live over the event stream by itself (real Chromium, Daphne, Redis)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from notifications import notify
+from tests.test_browser import TOAST_RECORDER, Tab, browser, signed_in_context  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SOCKET = re.compile(r"/ws/notifications/$")
+
+
+def blocked_tab(context: object, server: object, on_attempt=None) -> Tab:
+    """A tab whose WebSocket upgrades are refused, as a proxy that blocks them would."""
+    tab = Tab(context, server)
+
+    def refuse(route: object) -> None:
+        if on_attempt is not None:
+            on_attempt()
+        route.close()
+
+    tab.page.route_web_socket(SOCKET, refuse)
+    return tab
+
+
+def wait_on_event_stream(tab: Tab) -> None:
+    tab.page.wait_for_selector('[data-notifications-bell][data-transport="eventstream"][data-state="open"]')
+
+
+def test_blocked_websockets_fall_back_to_the_event_stream_and_lose_nothing(browser, daphne, alice) -> None:  # noqa: F811
+    context = signed_in_context(browser, daphne, alice)
+    context.add_init_script(TOAST_RECORDER)
+    attempts = []
+
+    def send_while_switching() -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            notify(alice, title="Sent while the page was switching")
+
+    one = blocked_tab(context, daphne, send_while_switching).open("/")
+    wait_on_event_stream(one)
+    one.wait_count(1)
+    two = blocked_tab(context, daphne).open("/notifications/")
+    wait_on_event_stream(two)
+
+    result = daphne.manage("notify", "--user", "alice", "--title", "Sent over the fallback")
+    assert result.returncode == 0, result.stderr
+    one.wait_count(2)
+    two.wait_count(2)
+    one.page.locator(".ntoast", has_text="Sent over the fallback").wait_for()
+    assert sorted(one.page.evaluate("window.__toasts")) == [
+        "Sent over the fallback",
+        "Sent while the page was switching",
+    ]
+
+    # Marking read in one tab reaches the other over its event stream.
+    one.page.click("[data-notifications-toggle]")
+    one.page.locator(".nbell__item", has_text="Sent over the fallback").click()
+    two.wait_count(1)
+    one.wait_count(1)
+
+    # The connection page says which transport it uses and why.
+    three = blocked_tab(context, daphne).open("/notifications/live/")
+    three.page.wait_for_function("document.querySelector('[data-live-transport]').textContent === 'Server-Sent Events'")
+    assert "failed while the server answered HTTP" in three.page.text_content("[data-live-transport-why]")
+    assert one.errors == two.errors == []
+    context.close()
