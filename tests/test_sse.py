@@ -100,3 +100,17 @@ def test_a_deactivated_user_s_stream_ends_with_the_socket_s_close_code(stack, al
         closed = stream.next_event()
         assert closed["event"] == "close"
         assert closed["data"] == {"code": 4401, "reason": "deactivated"}
+
+
+def test_a_redis_restart_asks_the_stream_to_resync_and_it_stays_live(stack, private_redis, alice) -> None:
+    with open_event_stream(stack, alice) as stream:
+        stream.next_event("hello")
+        stream.next_event("sync")
+        private_redis.stop()
+        notify(alice, title="Sent while Redis was down")  # stored; its push fails
+        assert realtime.flush(timeout=30)
+        private_redis.resume()
+        # The stream's fan-out rejoins its groups and tells it what may be lost: the page syncs.
+        assert stream.next_event("resync", timeout=30)["data"]["reason"] == "channel_layer_recovered"
+        after = send(alice, "Sent after Redis came back")
+        assert stream.next_event("notification", timeout=15)["id"] == f"1.{after}"
