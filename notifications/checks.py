@@ -45,6 +45,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         "TOKEN_TTL",
         "SSE_HEARTBEAT",
         "SSE_RETRY_MS",
+        "LONG_POLL_SECONDS",
     ):
         value = raw.get(key, DEFAULTS[key])
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -74,6 +74,9 @@ DEFAULTS: dict[str, Any] = {
     "SSE_HEARTBEAT": 15,
     # Milliseconds an EventSource waits before reconnecting (the stream's "retry:" field).
     "SSE_RETRY_MS": 2000,
+    # Seconds a long-poll request (notifications/sse.py, poll) waits for a live frame before
+    # answering empty: below every proxy's read timeout.
+    "LONG_POLL_SECONDS": 25,
 }
 
 

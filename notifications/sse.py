@@ -13,6 +13,8 @@ check. It is one ``Subscriber`` of the process's fan-out (subscriber.py) with
 the WebSocket's connection state (connection_state.py): the same login, origin
 and per-user limits, the same groups, the same control events. The stream ends
 with an ``event: close`` naming the close code a socket would have got.
+``GET <prefix>/poll/`` is the same connection for one long-poll round, for
+proxies that buffer or cut streams.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from django.db import DatabaseError
-from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
 from notifications import connections, fanout, protocol, realtime, services
 from notifications.conf import app_settings
@@ -50,6 +52,8 @@ class EventStream(ConnectionState):
         self._hub = fanout.hub(realtime.layer())
         self._queue: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue(QUEUE_FRAMES)
         self._closed = False
+        self.caught_up = False  # the opening sync found nothing after the client's cursor
+        self.opening_frames = 0  # hello and the sync pages, queued by open()
         self.open_connection_state()
 
     async def get_groups(self) -> list[str]:
@@ -107,6 +111,8 @@ class EventStream(ConnectionState):
 
     async def _sync_from(self, cursor: str | None) -> None:
         """Everything after ``cursor``, page by page, before any live frame is read."""
+        asked = cursor
+        self.opening_frames = 1  # the hello
         while True:
             result = await concurrent_read(services.sync)(self.user, cursor)
             frame = protocol.sync_frame(
@@ -118,7 +124,9 @@ class EventStream(ConnectionState):
                 unread_count=result.unread_count,
             )
             self._queue.put_nowait(("message", frame))
+            self.opening_frames += 1
             if not result.more or result.cursor is None:
+                self.caught_up = asked is not None and result.cursor == asked  # nothing after the cursor
                 return
             cursor = result.cursor
 
@@ -142,10 +150,39 @@ class EventStream(ConnectionState):
         finally:
             await self.release()
 
+    async def round(self, wait: float) -> list[str]:
+        """One long-poll answer: what is queued, or else the first frames to arrive within ``wait`` seconds."""
+        try:
+            frames = self._drain()
+            if self.caught_up and len(frames) <= self.opening_frames:  # nothing new yet: wait for it
+                try:
+                    first = await asyncio.wait_for(self._queue.get(), wait)
+                except TimeoutError:
+                    return frames
+                if first is not None:
+                    frames.append(first[1] if first[0] == "message" else _close_frame(first[1]))
+                frames += self._drain()
+            return frames
+        finally:
+            await self.release()
+
+    def _drain(self) -> list[str]:
+        frames = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not None:
+                frames.append(item[1] if item[0] == "message" else _close_frame(item[1]))
+        return frames
+
     async def _heartbeat(self) -> None:
         if self._login_check_due():
             await self._login_still_valid()
         await self.keep_alive()
+
+
+def _close_frame(data: str) -> str:
+    """A stream's ``close`` event as a frame in a long-poll answer."""
+    return '{"type":"close",' + data.removeprefix("{")
 
 
 def _event(kind: str, data: str) -> str:
@@ -157,12 +194,39 @@ def _event(kind: str, data: str) -> str:
 
 async def stream(request: HttpRequest) -> StreamingHttpResponse | JsonResponse:
     """``GET <prefix>/stream/``: the notifications stream as ``text/event-stream`` (see the module docstring)."""
+    cursor = request.headers.get("Last-Event-ID") or request.GET.get("cursor") or None
+    connection = await _admit(request, cursor)
+    if isinstance(connection, JsonResponse):
+        return connection
+    response = StreamingHttpResponse(connection.events(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each event through at once
+    return response
+
+
+async def poll(request: HttpRequest) -> HttpResponse:
+    """``GET <prefix>/poll/?cursor=``: one long-poll round, for networks that cut streams.
+
+    The frames the stream would open with (``hello``, the ``sync`` pages from
+    the cursor), then whatever arrives live within ``LONG_POLL_SECONDS``,
+    answered as soon as one does: ``{"frames": [...]}``. The client polls
+    again with the cursor of the last sync or notification it got.
+    """
+    connection = await _admit(request, request.GET.get("cursor") or None)
+    if isinstance(connection, JsonResponse):
+        return connection
+    frames = await connection.round(float(app_settings.LONG_POLL_SECONDS))
+    body = '{"frames":[' + ",".join(frames) + "]}\n"  # frames are JSON already: not encoded again
+    return HttpResponse(body, content_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+async def _admit(request: HttpRequest, cursor: str | None) -> EventStream | JsonResponse:
+    """The socket's rules over HTTP: GET, origin (when one is sent), login, the per-user limit, the database."""
     if request.method != "GET":
         return _error(405, "Use GET.")
-    # A same-origin EventSource sends no Origin; a cross-origin one does, and must pass the socket's rule.
+    # A same-origin EventSource or fetch GET sends no Origin; a cross-origin one does, and must pass the socket's rule.
     if header(request.scope, b"origin") is not None and not origin_allowed(request.scope):  # type: ignore[attr-defined]
         return _error(403, "This origin may not open the stream.")
-    cursor = request.headers.get("Last-Event-ID") or request.GET.get("cursor") or None
     try:
         request.user = await request.auser()
         if not request.user.is_authenticated:
@@ -174,10 +238,7 @@ async def stream(request: HttpRequest) -> StreamingHttpResponse | JsonResponse:
         return _error(503, "The database is unavailable; retry shortly.", retry=True)
     if refused is not None:
         return _error(429, "Too many open connections; close one and retry.", retry=True)
-    response = StreamingHttpResponse(connection.events(), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # nginx: pass each event through at once
-    return response
+    return connection
 
 
 def _error(status: int, message: str, *, retry: bool = False) -> JsonResponse:

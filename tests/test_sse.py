@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 import urllib.error
 import urllib.request
 
 import pytest
 from django.test import override_settings
 
-from notifications import notify, realtime
-from notifications.testing import RedisServer, open_event_stream, open_socket, receive_frame, wait_until
+from notifications import notify, realtime, services
+from notifications.testing import (
+    RedisServer,
+    open_event_stream,
+    open_socket,
+    receive_frame,
+    session_cookie,
+    wait_until,
+)
 from tests.conftest import start_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -114,3 +124,34 @@ def test_a_redis_restart_asks_the_stream_to_resync_and_it_stays_live(stack, priv
         assert stream.next_event("resync", timeout=30)["data"]["reason"] == "channel_layer_recovered"
         after = send(alice, "Sent after Redis came back")
         assert stream.next_event("notification", timeout=15)["id"] == f"1.{after}"
+
+
+def poll(server, user, cursor: str | None = None) -> list[dict]:
+    request = urllib.request.Request(
+        f"{server.origin}/notifications/poll/" + (f"?cursor={cursor}" if cursor else ""),
+        headers={"Cookie": session_cookie(user)},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)["frames"]
+
+
+def test_long_polling_answers_at_once_when_behind_and_promptly_with_what_arrives_while_waiting(stack, alice) -> None:
+    first = send(alice, "before the first poll")
+    hello, synced = poll(stack, alice)
+    assert (hello["type"], synced["type"], synced["reset"]) == ("hello", "sync", True)
+    assert [item["id"] for item in synced["notifications"]] == [first]
+
+    # Caught up: the request waits (up to LONG_POLL_SECONDS, 25 s) and answers once something arrives.
+    answer: list[dict] = []
+    started = time.monotonic()
+    waiting = threading.Thread(target=lambda: answer.extend(poll(stack, alice, synced["cursor"])))
+    waiting.start()
+    wait_until(lambda: services.is_connected(alice), timeout=10, what="the poll to be open")
+    later = send(alice, "while the poll waited")
+    waiting.join(30)
+    assert time.monotonic() - started < 15, "the poll waited out its time instead of answering"
+    assert [frame["type"] for frame in answer][:2] == ["hello", "sync"]
+    # Live, or in the opening sync if it was sent before that ran: either way once.
+    arrived = [item["id"] for item in answer[1]["notifications"] if item["id"] != first]
+    arrived += [frame["notification"]["id"] for frame in answer[2:] if frame["type"] == "notification"]
+    assert arrived == [later]
