@@ -69,3 +69,21 @@ def test_blocked_websockets_fall_back_to_the_event_stream_and_lose_nothing(brows
     assert "failed while the server answered HTTP" in three.page.text_content("[data-live-transport-why]")
     assert one.errors == two.errors == []
     context.close()
+
+
+def test_where_streams_are_cut_too_the_page_long_polls(browser, daphne, alice) -> None:  # noqa: F811
+    context = signed_in_context(browser, daphne, alice)
+    tab = blocked_tab(context, daphne)
+    # A proxy that ends every streaming response at once, before its first event.
+    tab.page.route(
+        "**/notifications/stream/**", lambda route: route.fulfill(status=200, body="", content_type="text/event-stream")
+    )
+    tab.open("/notifications/live/")
+    tab.page.wait_for_selector('[data-notifications-bell][data-transport="longpoll"][data-state="open"]')
+    tab.page.wait_for_function("document.querySelector('[data-live-transport]').textContent === 'Long polling'")
+    result = daphne.manage("notify", "--user", "alice", "--title", "Sent to a long-polling page")
+    assert result.returncode == 0, result.stderr
+    tab.wait_count(1)
+    tab.page.locator(".ntoast", has_text="Sent to a long-polling page").wait_for()
+    assert tab.errors == []
+    context.close()

@@ -48,6 +48,7 @@ def notifications_scripts(context: template.Context) -> dict[str, Any]:
         config["newestId"] = _inbox_state(context).latest_id or 0
         # Where WebSockets are blocked, the client falls back to the event stream and the JSON API.
         config["streamPath"] = reverse("notifications:stream")
+        config["pollPath"] = reverse("notifications:poll")
         config["apiPath"] = reverse("notifications:api-list")
         request = context.get("request")
         if request is not None:

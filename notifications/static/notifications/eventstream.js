@@ -1,4 +1,5 @@
-// The notifications protocol over Server-Sent Events and the JSON API, shaped like a WebSocket.
+// The notifications protocol over Server-Sent Events (or long-polling) and the JSON API,
+// shaped like a WebSocket.
 //
 // NotificationClient uses it where WebSocket connections fail (docs/protocol.md,
 // "The same stream over Server-Sent Events"). Server frames arrive on an
@@ -7,16 +8,18 @@
 // `mark_all_read` through the JSON API, `sync` by reopening the stream from
 // the cursor (the stream opens with its own sync, so the page's sync after
 // `hello` is already on its way). Topics need the socket: `subscribe` is
-// answered with an error.
+// answered with an error. With `pollPath`, it long-polls instead of streaming, for
+// proxies that buffer or cut streams: one request per round, from the last cursor.
 
 const CONNECTING = 0;
 const OPEN = 1;
 const CLOSED = 3;
 
 export class EventStreamSocket extends EventTarget {
-  constructor(streamUrl, { cursor = null, apiPath, csrfToken }) {
+  constructor(streamUrl, { cursor = null, apiPath, csrfToken, pollPath = null }) {
     super();
     this.streamUrl = streamUrl;
+    this.pollPath = pollPath;
     this.apiPath = apiPath;
     this.csrfToken = csrfToken;
     this.readyState = CONNECTING;
@@ -24,6 +27,10 @@ export class EventStreamSocket extends EventTarget {
   }
 
   open(cursor) {
+    if (this.pollPath) {
+      this.poll(cursor);
+      return;
+    }
     const url = new URL(this.streamUrl, window.location.href);
     if (cursor) url.searchParams.set("cursor", cursor);
     this.initialSync = true; // the stream's own sync pages are still coming
@@ -85,8 +92,39 @@ export class EventStreamSocket extends EventTarget {
   }
 
   reopen(cursor) {
-    this.source.close();
+    if (this.source) this.source.close();
     this.open(cursor);
+  }
+
+  // Long-polling: each answer carries hello, the sync from the cursor and what came live.
+  async poll(cursor) {
+    const round = (this.round = (this.round || 0) + 1);
+    this.initialSync = true;
+    const url = new URL(this.pollPath, window.location.href);
+    if (cursor) url.searchParams.set("cursor", cursor);
+    let frames;
+    try {
+      const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!response.ok) throw new Error(`poll answered ${response.status}`);
+      frames = (await response.json()).frames;
+    } catch {
+      if (round === this.round) this.finish(1006, "long poll failed");
+      return;
+    }
+    if (round !== this.round || this.readyState === CLOSED) return;
+    if (this.readyState === CONNECTING) {
+      this.readyState = OPEN;
+      this.dispatchEvent(new Event("open"));
+    }
+    let next = cursor;
+    for (const frame of frames) {
+      if (frame.type === "close") return this.finish(frame.code, frame.reason);
+      if (frame.type === "sync" && !frame.more && frame.cursor) next = frame.cursor;
+      if (frame.type === "notification") next = `1.${Math.max(frame.notification.id, Number(String(next).split(".")[1]) || 0)}`;
+      this.deliver(JSON.stringify(frame));
+      if (frame.type === "sync" && !frame.more) this.initialSync = false;
+    }
+    if (this.readyState === OPEN) this.poll(next);
   }
 
   async changeReadState(frame, action) {
@@ -128,7 +166,8 @@ export class EventStreamSocket extends EventTarget {
   }
 
   finish(code, reason) {
-    this.source.close();
+    if (this.source) this.source.close();
+    this.round = (this.round || 0) + 1; // a poll in flight is over
     if (this.readyState === CLOSED) return;
     this.readyState = CLOSED;
     this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean: code !== 1006 }));

@@ -84,9 +84,11 @@ if (page && client) {
   client.addEventListener("notifications:state", showState);
   client.addEventListener("notifications:transport", (event) => {
     const { transport, reason } = event.detail;
-    page.querySelector("[data-live-transport]").textContent = transport === "eventstream" ? "Server-Sent Events" : "WebSocket";
+    const names = { websocket: "WebSocket", eventstream: "Server-Sent Events", longpoll: "Long polling" };
+    page.querySelector("[data-live-transport]").textContent = names[transport];
     page.querySelector("[data-live-transport-why]").textContent = reason;
-    page.querySelector("[data-live-url]").textContent = new URL(client.options.streamPath, window.location.href).href;
+    const path = transport === "longpoll" ? client.options.pollPath : client.options.streamPath;
+    page.querySelector("[data-live-url]").textContent = new URL(path, window.location.href).href;
     log("transport", `now on ${transport}: ${reason}`);
   });
   client.addEventListener("notifications:open", () => {

@@ -64,7 +64,7 @@ export class NotificationClient extends EventTarget {
     this.url = new URL(this.options.path, window.location.href);
     this.url.protocol = this.url.protocol === "https:" ? "wss:" : "ws:";
     this.socket = null;
-    // "websocket", or "eventstream" after WebSockets failed (needs the server's streamPath).
+    // "websocket"; "eventstream" after WebSockets failed, "longpoll" after streams failed too.
     this.transport = "websocket";
     this.socketFailures = 0;
     this.unreadCount = null;
@@ -95,13 +95,14 @@ export class NotificationClient extends EventTarget {
     this.finalCode = null;
     clearTimeout(this.timers.reconnect);
     const socket =
-      this.transport === "eventstream"
-        ? new EventStreamSocket(this.options.streamPath, {
+      this.transport === "websocket"
+        ? new WebSocket(this.url)
+        : new EventStreamSocket(this.options.streamPath, {
             cursor: this.cursor,
             apiPath: this.options.apiPath,
             csrfToken: this.options.csrfToken,
-          })
-        : new WebSocket(this.url);
+            pollPath: this.transport === "longpoll" ? this.options.pollPath : null,
+          });
     this.socket = socket;
     this.emit("state", { state: "CONNECTING" });
     socket.addEventListener("open", () => {
@@ -323,9 +324,12 @@ export class NotificationClient extends EventTarget {
   }
 
   // Blocked or cut before the server's hello, again and again, while the server answers
-  // plain HTTP (so it is not simply down or restarting): go on over the event stream.
+  // plain HTTP (so it is not simply down or restarting): go on over the next transport.
   async fallBackAfterFailure() {
-    if (this.transport !== "websocket" || !this.options.streamPath) return;
+    const from = this.transport;
+    const next = { websocket: "eventstream", eventstream: "longpoll" }[this.transport];
+    const path = { eventstream: this.options.streamPath, longpoll: this.options.pollPath }[next];
+    if (!next || !path) return;
     this.socketFailures += 1;
     if (this.socketFailures < this.options.socketFailuresBeforeFallback) return;
     let serverAnswers = false;
@@ -335,13 +339,14 @@ export class NotificationClient extends EventTarget {
     } catch {
       serverAnswers = false;
     }
-    if (!serverAnswers || this.transport !== "websocket" || this.wasOpen) {
-      this.socketFailures = 0; // the server itself is away: keep trying the socket
+    if (!serverAnswers || this.transport !== from || this.wasOpen) {
+      this.socketFailures = 0; // the server itself is away: keep trying this transport
       return;
     }
-    this.transport = "eventstream";
+    const reason = `${this.socketFailures} ${from === "websocket" ? "WebSocket connections" : "event streams"} in a row failed while the server answered HTTP`;
+    this.transport = next;
+    this.socketFailures = 0;
     this.attempt = 0;
-    const reason = `${this.socketFailures} WebSocket connections in a row failed while the server answered HTTP`;
     this.emit("transport", { transport: this.transport, reason });
   }
 
