@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -35,6 +36,9 @@ from notifications.db import concurrent_read
 from notifications.security import header, origin_allowed
 
 logger = logging.getLogger(__name__)
+
+# A notification frame's id, read off its encoded text (protocol.notification_frame: the id comes first).
+NOTIFICATION_ID = re.compile(r'\{"type":"notification",(?:"v":\d+,)?"notification":\{"id":(\d+)[,}]')
 
 # Frames waiting for a slow reader before the stream is ended (it reconnects and syncs).
 QUEUE_FRAMES = 1000
@@ -52,6 +56,8 @@ class EventStream(ConnectionState):
         self._hub = fanout.hub(realtime.layer())
         self._queue: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue(QUEUE_FRAMES)
         self._closed = False
+        self._live = False  # hello and the opening sync are queued: live frames may follow
+        self._early: list[str] = []  # live frames that came while open() was still queuing those
         self.caught_up = False  # the opening sync found nothing after the client's cursor
         self.opening_frames = 0  # hello and the sync pages, queued by open()
         self.open_connection_state()
@@ -83,6 +89,9 @@ class EventStream(ConnectionState):
     def _put(self, frame: str) -> None:
         if self._closed:
             return
+        if not self._live:  # frames come after hello and the opening sync (the client de-duplicates)
+            self._early.append(frame)
+            return
         if self._queue.qsize() >= QUEUE_FRAMES - 1:  # room kept for the close
             logger.info("Ending an event stream %d frames behind (user %s)", QUEUE_FRAMES, self.user.pk)
             self._closed = True
@@ -104,6 +113,10 @@ class EventStream(ConnectionState):
         unread = await concurrent_read(services.unread_count)(self.user)
         self._queue.put_nowait(("message", protocol.hello_frame(**self._greeting(unread))))
         await self._sync_from(cursor)  # None: the current inbox (a reset), as a page's first sync
+        self._live = True
+        for frame in self._early:
+            self._put(frame)
+        self._early.clear()
         return None
 
     def _greeting(self, unread: int) -> dict[str, Any]:
@@ -187,8 +200,8 @@ def _close_frame(data: str) -> str:
 
 def _event(kind: str, data: str) -> str:
     lines = [] if kind == "message" else [f"event: {kind}"]
-    if kind == "message" and data.startswith('{"type":"notification"'):
-        lines.append(f"id: {services.make_cursor(json.loads(data)['notification']['id'])}")
+    if kind == "message" and (found := NOTIFICATION_ID.match(data)):
+        lines.append(f"id: {services.make_cursor(int(found[1]))}")  # a broadcast parses nothing per stream
     return "\n".join([*lines, f"data: {data}", "", ""])
 
 
