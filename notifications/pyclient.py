@@ -74,6 +74,7 @@ class LiveInbox:
         self._max_id = 0
         self._cursor = cursor  # where a previous page left off; None shows the current inbox
         self._ws: ClientConnection | None = None
+        self._random = random.Random()  # its own: a client thread never moves the host's global random state
         self._stop = threading.Event()
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="live-inbox", daemon=True)
@@ -123,7 +124,11 @@ class LiveInbox:
         while not self._stop.is_set():
             try:
                 with connect(
-                    self.url, additional_headers=self._handshake_headers(), origin=self.origin, open_timeout=5
+                    self.url,
+                    additional_headers=self._handshake_headers(),
+                    origin=self.origin,
+                    open_timeout=5,
+                    ping_interval=None,  # the protocol's own heartbeat (and pong_timeout) does this
                 ) as ws:
                     self._ws = ws
                     attempt = 0
@@ -140,7 +145,7 @@ class LiveInbox:
             finally:
                 self._ws = None
             attempt += 1
-            self._stop.wait(random.uniform(0, min(self.max_backoff, 0.1 * 2**attempt)))
+            self._stop.wait(self._random.uniform(0, min(self.max_backoff, 0.1 * 2**attempt)))
 
     def _handshake_headers(self) -> dict[str, str]:
         if self.token is None:
