@@ -70,6 +70,7 @@ def test_refusals_are_json_with_the_socket_rules(stack, alice, bob) -> None:
         urllib.request.urlopen(f"{stack.origin}/notifications/stream/", timeout=10)
     assert anonymous.value.code == 401
     assert anonymous.value.read() == b'{"error": "Not signed in."}'
+    anonymous.value.close()  # an HTTPError holds its response's socket open
 
     with (
         pytest.raises(urllib.error.HTTPError) as foreign,
@@ -77,6 +78,7 @@ def test_refusals_are_json_with_the_socket_rules(stack, alice, bob) -> None:
     ):
         pass
     assert foreign.value.code == 403
+    foreign.value.close()
 
     # The per-user limit counts sockets and streams together (2 here).
     with open_socket(stack, bob) as ws, open_event_stream(stack, bob) as stream:
@@ -86,6 +88,7 @@ def test_refusals_are_json_with_the_socket_rules(stack, alice, bob) -> None:
             pass
         assert third.value.code == 429
         assert third.value.headers["Retry-After"] == "5"
+        third.value.close()
 
     def two_streams_open() -> bool:
         """A closed stream leaves the count (as a closed socket does), so two fit again."""
@@ -93,6 +96,7 @@ def test_refusals_are_json_with_the_socket_rules(stack, alice, bob) -> None:
             with open_event_stream(stack, bob), open_event_stream(stack, bob):
                 return True
         except urllib.error.HTTPError as refused:
+            refused.close()
             if refused.code != 429:
                 raise
             return False
