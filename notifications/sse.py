@@ -33,6 +33,7 @@ from notifications import connections, fanout, protocol, realtime, services
 from notifications.conf import app_settings
 from notifications.connection_state import ConnectionState
 from notifications.db import concurrent_read
+from notifications.protocol import CloseCode
 from notifications.security import header, origin_allowed
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,9 @@ class EventStream(ConnectionState):
 
     async def close(self, code: int, reason: str = "") -> None:
         """End the stream with a ``close`` event (the code and reason a socket would have got)."""
+        self._end(code, reason)
+
+    def _end(self, code: int, reason: str) -> None:
         if self._closed:
             return
         self._closed = True
@@ -94,8 +98,7 @@ class EventStream(ConnectionState):
             return
         if self._queue.qsize() >= QUEUE_FRAMES - 1:  # room kept for the close
             logger.info("Ending an event stream %d frames behind (user %s)", QUEUE_FRAMES, self.user.pk)
-            self._closed = True
-            self._queue.put_nowait(("close", json.dumps({"code": 4013, "reason": "too far behind; reconnect"})))
+            self._end(int(CloseCode.TOO_FAR_BEHIND), "too far behind; reconnect")
             return
         self._queue.put_nowait(("message", frame))
 
@@ -173,7 +176,7 @@ class EventStream(ConnectionState):
                 except TimeoutError:
                     return frames
                 if first is not None:
-                    frames.append(first[1] if first[0] == "message" else _close_frame(first[1]))
+                    frames.append(_as_frame(first))
                 frames += self._drain()
             return frames
         finally:
@@ -184,7 +187,7 @@ class EventStream(ConnectionState):
         while not self._queue.empty():
             item = self._queue.get_nowait()
             if item is not None:
-                frames.append(item[1] if item[0] == "message" else _close_frame(item[1]))
+                frames.append(_as_frame(item))
         return frames
 
     async def _heartbeat(self) -> None:
@@ -193,9 +196,10 @@ class EventStream(ConnectionState):
         await self.keep_alive()
 
 
-def _close_frame(data: str) -> str:
-    """A stream's ``close`` event as a frame in a long-poll answer."""
-    return '{"type":"close",' + data.removeprefix("{")
+def _as_frame(item: tuple[str, str]) -> str:
+    """A queued event as a frame in a long-poll answer (a ``close`` event becomes a ``close`` frame)."""
+    kind, data = item
+    return data if kind == "message" else '{"type":"close",' + data.removeprefix("{")
 
 
 def _event(kind: str, data: str) -> str:
