@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
-from notifications import services
+from notifications import protocol, services
 from notifications.exceptions import InvalidQuery
 from notifications.services import tokens
 
@@ -67,6 +67,21 @@ def notification_list(request: HttpRequest) -> JsonResponse:
         params["before"] = str(page.next_before)
         next_url = f"{request.path}?{params.urlencode()}"
     return JsonResponse({"results": page.items, "next": next_url})
+
+
+@json_endpoint("GET")
+def sync(request: HttpRequest) -> HttpResponse:
+    """One page of the socket's ``sync`` over HTTP (``?cursor=``), for clients on the event stream."""
+    result = services.sync(request.user, request.GET.get("cursor") or None)
+    frame = protocol.sync_frame(
+        None,
+        notifications=result.notifications,
+        cursor=result.cursor,
+        more=result.more,
+        reset=result.reset,
+        unread_count=result.unread_count,
+    )
+    return HttpResponse(frame, content_type="application/json")
 
 
 @json_endpoint("GET")

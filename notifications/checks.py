@@ -85,6 +85,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     for key in ("WEBSOCKET_URL", "BASE_TEMPLATE"):
         if raw.get(key) is not None and not isinstance(raw.get(key), str):
             errors.append(Error(f"NOTIFICATIONS[{key!r}] must be None or a string.", id="notifications.E018"))
+    if not isinstance(raw.get("SHARE_CONNECTION_ACROSS_TABS", True), bool):
+        errors.append(
+            Error("NOTIFICATIONS['SHARE_CONNECTION_ACROSS_TABS'] must be True or False.", id="notifications.E020")
+        )
     errors += _route_errors(raw.get("WEBSOCKET_ROUTES", DEFAULTS["WEBSOCKET_ROUTES"]))
     origins = raw.get("ALLOWED_ORIGINS")
     if origins is not None and (isinstance(origins, str) or not all(isinstance(o, str) for o in origins)):

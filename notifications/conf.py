@@ -77,6 +77,9 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a long-poll request (notifications/sse.py, poll) waits for a live frame before
     # answering empty: below every proxy's read timeout.
     "LONG_POLL_SECONDS": 25,
+    # Whether the tabs of one browser share one connection (the client's tabs.js): one tab
+    # holds it and relays to the others. False: every tab opens its own.
+    "SHARE_CONNECTION_ACROSS_TABS": True,
 }
 
 

@@ -23,6 +23,7 @@ urlpatterns = [
     path("poll/", sse.poll, name="poll"),
     path("healthz", views.healthz, name="healthz"),
     path("api/", api.notification_list, name="api-list"),
+    path("api/sync/", api.sync, name="api-sync"),
     path("api/unread-count/", api.unread_count, name="api-unread-count"),
     path("api/read-all/", api.mark_all_read, name="api-read-all"),
     path("api/token/", api.issue_token, name="api-token"),

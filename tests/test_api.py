@@ -79,6 +79,18 @@ def test_unread_count(alice_client, alice) -> None:
     assert alice_client.get("/notifications/api/unread-count/").json() == {"unread_count": 2}
 
 
+def test_sync_over_http_pages_like_the_socket(alice_client, alice) -> None:
+    first = notify(alice, title="a")
+    reset = alice_client.get("/notifications/api/sync/").json()
+    assert (reset["type"], reset["reset"], reset["more"]) == ("sync", True, False)
+    assert [n["title"] for n in reset["notifications"]] == ["a"]
+    second = notify(alice, title="b")
+    caught_up = alice_client.get("/notifications/api/sync/", {"cursor": reset["cursor"]}).json()
+    # From a cursor: what came after it (and, as on the socket, the look-back window before it).
+    assert [n["id"] for n in caught_up["notifications"]] == [first.pk, second.pk]
+    assert (caught_up["reset"], caught_up["unread_count"], caught_up["cursor"]) == (False, 2, f"1.{second.pk}")
+
+
 def test_read_unread_and_delete(alice_client, alice) -> None:
     one, two = notify(alice, title="one"), notify(alice, title="two")
     assert alice_client.post(f"/notifications/api/{one.pk}/read/").json() == {"updated": 1, "unread_count": 1}

@@ -70,6 +70,7 @@ def test_in_memory_layer_is_warned_about(debug, check_id) -> None:
         ({"ROOT_URLCONF": "tests.sites.urls_without_notifications"}, "notifications.E017"),
         ({"NOTIFICATIONS": {"WEBSOCKET_URL": 8000}}, "notifications.E018"),
         ({"NOTIFICATIONS": {"REDIS_NAMESPACE": "a b"}}, "notifications.E012"),
+        ({"NOTIFICATIONS": {"SHARE_CONNECTION_ACROSS_TABS": "no"}}, "notifications.E020"),
     ],
 )
 def test_each_missing_piece_of_the_wiring_is_named(overrides, check_id) -> None:

@@ -15,9 +15,11 @@ from django.conf import settings
 from django.middleware.csrf import get_token
 from django.shortcuts import resolve_url
 from django.urls import reverse
+from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
 
 from notifications import services
+from notifications.conf import app_settings
 from notifications.routing import socket_url
 
 register = template.Library()
@@ -53,6 +55,10 @@ def notifications_scripts(context: template.Context) -> dict[str, Any]:
         request = context.get("request")
         if request is not None:
             config["csrfToken"] = get_token(request)
+        if app_settings.SHARE_CONNECTION_ACROSS_TABS:
+            # The tabs of one browser share one connection (tabs.js); a key per user keeps a tab
+            # signed in as someone else out of the group, without putting the user's id in the page.
+            config["shareKey"] = salted_hmac("notifications.tabs", str(user.pk)).hexdigest()[:16]
     return {"signed_in": signed_in, "client_config": config}
 
 

@@ -4,12 +4,14 @@
 // NotificationClient uses it where WebSocket connections fail (docs/protocol.md,
 // "The same stream over Server-Sent Events"). Server frames arrive on an
 // EventSource; what the page sends is answered here: `ping` at once (the
-// stream's own keep-alives prove the connection), `mark_read` and
-// `mark_all_read` through the JSON API, `sync` by reopening the stream from
-// the cursor (the stream opens with its own sync, so the page's sync after
-// `hello` is already on its way). Topics need the socket: `subscribe` is
-// answered with an error. With `pollPath`, it long-polls instead of streaming, for
-// proxies that buffer or cut streams: one request per round, from the last cursor.
+// stream's own keep-alives prove the connection), `mark_read`, `mark_all_read`
+// and `sync` through the JSON API, each answer under the request's `ref`. The
+// stream opens with a sync of its own from the page's cursor, so a `sync` it is
+// already answering (the page's sync after `hello`, and the pages it asks for
+// while that one says `more`) is not asked again. Topics need the socket:
+// `subscribe` is answered with an error. With `pollPath`, it long-polls instead of
+// streaming, for proxies that buffer or cut streams: one request per round, from the
+// last cursor.
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -34,6 +36,7 @@ export class EventStreamSocket extends EventTarget {
     const url = new URL(this.streamUrl, window.location.href);
     if (cursor) url.searchParams.set("cursor", cursor);
     this.initialSync = true; // the stream's own sync pages are still coming
+    this.pagingCursor = cursor; // the cursor of the sync the stream answers next
     const source = new EventSource(url, { withCredentials: true });
     this.source = source;
     source.addEventListener("open", () => {
@@ -43,8 +46,10 @@ export class EventStreamSocket extends EventTarget {
     });
     source.addEventListener("message", (event) => {
       if (source !== this.source) return;
-      if (this.initialSync && event.data.startsWith('{"type":"sync"') && JSON.parse(event.data).more === false) {
-        queueMicrotask(() => (this.initialSync = false));
+      if (this.initialSync && event.data.startsWith('{"type":"sync"')) {
+        const page = JSON.parse(event.data);
+        if (page.more) this.pagingCursor = page.cursor;
+        else queueMicrotask(() => (this.initialSync = false));
       }
       this.deliver(event.data);
     });
@@ -67,7 +72,7 @@ export class EventStreamSocket extends EventTarget {
         this.deliverLater({ type: "pong", ref: frame.ref });
         break;
       case "sync":
-        if (!this.initialSync) this.reopen(frame.cursor);
+        if (!this.answeredByTheStream(frame.cursor)) this.syncOverHttp(frame);
         break;
       case "mark_read":
       case "mark_unread":
@@ -91,15 +96,22 @@ export class EventStreamSocket extends EventTarget {
     this.finish(code, reason);
   }
 
-  reopen(cursor) {
-    if (this.source) this.source.close();
-    this.open(cursor);
+  // While a long-poll round's frames are handed over, the page's sync is the round's own;
+  // on the stream, a sync from the cursor the stream is paging from.
+  answeredByTheStream(cursor) {
+    if (this.pollPath) return this.deliveringRound === true;
+    return this.initialSync && (cursor || null) === (this.pagingCursor || null);
+  }
+
+  async syncOverHttp(frame) {
+    const query = frame.cursor ? `?${new URLSearchParams({ cursor: frame.cursor })}` : "";
+    const answer = await this.request("GET", `sync/${query}`);
+    if (answer) this.deliver(JSON.stringify({ ...answer, ref: frame.ref }));
   }
 
   // Long-polling: each answer carries hello, the sync from the cursor and what came live.
   async poll(cursor) {
     const round = (this.round = (this.round || 0) + 1);
-    this.initialSync = true;
     const url = new URL(this.pollPath, window.location.href);
     if (cursor) url.searchParams.set("cursor", cursor);
     let frames;
@@ -117,12 +129,16 @@ export class EventStreamSocket extends EventTarget {
       this.dispatchEvent(new Event("open"));
     }
     let next = cursor;
-    for (const frame of frames) {
-      if (frame.type === "close") return this.finish(frame.code, frame.reason);
-      if (frame.type === "sync" && !frame.more && frame.cursor) next = frame.cursor;
-      if (frame.type === "notification") next = `1.${Math.max(frame.notification.id, Number(String(next).split(".")[1]) || 0)}`;
-      this.deliver(JSON.stringify(frame));
-      if (frame.type === "sync" && !frame.more) this.initialSync = false;
+    this.deliveringRound = true;
+    try {
+      for (const frame of frames) {
+        if (frame.type === "close") return this.finish(frame.code, frame.reason);
+        if (frame.type === "sync" && !frame.more && frame.cursor) next = frame.cursor;
+        if (frame.type === "notification") next = `1.${Math.max(frame.notification.id, Number(String(next).split(".")[1]) || 0)}`;
+        this.deliver(JSON.stringify(frame));
+      }
+    } finally {
+      this.deliveringRound = false;
     }
     if (this.readyState === OPEN) this.poll(next);
   }
@@ -133,13 +149,17 @@ export class EventStreamSocket extends EventTarget {
     this.acknowledge(frame, answer);
   }
 
-  async post(path, body) {
+  post(path, body) {
+    return this.request("POST", path, body);
+  }
+
+  async request(method, path, body) {
     try {
       const response = await fetch(`${this.apiPath}${path}`, {
-        method: "POST",
+        method,
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": this.csrfToken || "" },
-        body: JSON.stringify(body),
+        body: body === undefined ? undefined : JSON.stringify(body),
       });
       const answer = await response.json();
       if (!response.ok) {

@@ -1,5 +1,6 @@
-// Live notifications client: one WebSocket per page (the event stream where WebSockets
-// fail, eventstream.js), no dependencies.
+// Live notifications client: one WebSocket per browser, shared by its tabs (tabs.js), or
+// per page where tabs cannot share; the event stream where WebSockets fail
+// (eventstream.js). No dependencies.
 //
 // Reconnects with exponential backoff and full jitter (capped at 30 s), late
 // after 4409 (too many sockets), never after another 44xx close (4401 only
@@ -9,9 +10,10 @@
 //
 // Events (CustomEvent, dispatched on the client and on `document`, all named
 // "notifications:<name>"): open, message, sent, error, close, state, count,
-// notification, reset, read-state, retracted, topic, transport. See docs/client.md.
+// notification, reset, read-state, retracted, topic, transport, role. See docs/client.md.
 
 import { EventStreamSocket } from "./eventstream.js";
+import { TabGroup, sharingAvailable } from "./tabs.js";
 
 const STATES = ["CONNECTING", "OPEN", "CLOSING", "CLOSED"];
 
@@ -42,6 +44,10 @@ const DEFAULTS = {
   // WebSocket attempts in a row that never reached the server's hello before the client
   // falls back to the event stream (a proxy that blocks or cuts upgrades).
   socketFailuresBeforeFallback: 2,
+  // A tab following another tab's connection waits this long for that tab to answer, and
+  // after this many unanswered attempts in a row (the tab may hang) opens a connection of its own.
+  relayAnswerMs: 5000,
+  relayFailuresBeforeOwn: 2,
 };
 
 function topicKey(topic, params) {
@@ -83,6 +89,11 @@ export class NotificationClient extends EventTarget {
     this.syncing = false;
     this.timers = {};
     this.subscriptions = new Map(); // topicKey -> {topic, params, handler}
+    // "own": a connection of its own; "leader": its connection serves the browser's other tabs
+    // too; "follower": it uses the connection of the leading tab (see tabs.js).
+    this.role = "own";
+    this.group = null;
+    this.relayFailures = 0;
   }
 
   /** "CONNECTING" | "OPEN" | "CLOSING" | "CLOSED", as the WebSocket reports it. */
@@ -94,19 +105,12 @@ export class NotificationClient extends EventTarget {
     this.stopped = false;
     this.finalCode = null;
     clearTimeout(this.timers.reconnect);
-    const socket =
-      this.transport === "websocket"
-        ? new WebSocket(this.url)
-        : new EventStreamSocket(this.options.streamPath, {
-            cursor: this.cursor,
-            apiPath: this.options.apiPath,
-            csrfToken: this.options.csrfToken,
-            pollPath: this.transport === "longpoll" ? this.options.pollPath : null,
-          });
+    const socket = this.role === "follower" ? this.group.relaySocket(this.options.relayAnswerMs) : this.openTransport();
     this.socket = socket;
     this.emit("state", { state: "CONNECTING" });
     socket.addEventListener("open", () => {
       if (socket !== this.socket) return;
+      if (this.role === "follower") this.followTransport(socket.transport);
       this.emit("open", {});
       this.emit("state", { state: "OPEN" });
       this.startHeartbeat();
@@ -122,10 +126,70 @@ export class NotificationClient extends EventTarget {
     });
   }
 
+  openTransport() {
+    if (this.role === "leader") this.group.connectionOpening();
+    if (this.transport === "websocket") return new WebSocket(this.url);
+    return new EventStreamSocket(this.options.streamPath, {
+      cursor: this.cursor,
+      apiPath: this.options.apiPath,
+      csrfToken: this.options.csrfToken,
+      pollPath: this.transport === "longpoll" ? this.options.pollPath : null,
+    });
+  }
+
+  /**
+   * Share one connection with the browser's other tabs of this site (`key`: the site's socket
+   * and the user). Resolves once this tab knows whether it leads or follows.
+   */
+  async shareWithTabs(key) {
+    this.group = new TabGroup(key, { onLead: () => this.takeOver(), onLeaderReady: () => this.joinLeaderNow() });
+    if (await this.group.elect()) {
+      this.setRole("leader", "the first tab of this site in this browser");
+      this.group.lead(this);
+    } else {
+      this.setRole("follower", "another tab of this site holds the connection");
+    }
+  }
+
+  // The leading tab went away and the browser gave this tab the lock: open the connection.
+  takeOver() {
+    const relay = this.socket;
+    this.socket = null; // its close below is not this client's close
+    if (relay && relay.readyState !== WebSocket.CLOSED) relay.close(1000, "this tab holds the connection now");
+    this.clearTimers();
+    this.setRole("leader", "the tab that held the connection closed");
+    this.group.lead(this);
+    if (this.finalCode === null) {
+      this.attempt = 0;
+      this.connect();
+    }
+  }
+
+  // The leader's connection opened while this tab waited out a backoff: join it now.
+  joinLeaderNow() {
+    if (this.role === "follower" && !this.stopped && this.readyState === "CLOSED") this.connect();
+  }
+
+  followTransport(transport) {
+    if (!transport || transport === this.transport) return;
+    this.transport = transport;
+    this.emit("transport", { transport, reason: "the tab holding the shared connection uses it" });
+  }
+
+  setRole(role, reason) {
+    this.role = role;
+    this.emit("role", { role, reason });
+  }
+
   /** Close for good (the page is leaving, or the person asked). */
   close(code = 1000, reason = "closed by the page") {
     this.stopped = true;
     this.clearTimers();
+    if (this.group) {
+      this.group.leave(); // the next tab takes the connection over
+      this.group = null;
+      this.role = "own";
+    }
     if (this.socket && this.socket.readyState <= WebSocket.OPEN) this.socket.close(code, reason);
   }
 
@@ -135,6 +199,7 @@ export class NotificationClient extends EventTarget {
     if (this.socket && this.socket.readyState <= WebSocket.OPEN) {
       this.stopped = true; // the close below must not schedule its own reconnect
       this.socket.close(1000, "reconnecting");
+      if (this.role === "leader") this.group.connectionClosed(1000, "the shared connection is reconnecting");
     }
     this.clearTimers();
     this.connect();
@@ -142,7 +207,8 @@ export class NotificationClient extends EventTarget {
 
   send(frame) {
     if (!this.socket || this.socket.readyState !== WebSocket.OPEN) return false;
-    this.socket.send(JSON.stringify(frame));
+    if (this.role === "leader") this.group.forward(this.group.id, frame);
+    else this.socket.send(JSON.stringify(frame));
     this.emit("sent", { frame });
     return true;
   }
@@ -176,6 +242,12 @@ export class NotificationClient extends EventTarget {
   }
 
   onFrame(text) {
+    // A leading tab passes frames on to the other tabs, and keeps only what is for itself.
+    const mine = this.role === "leader" ? this.group.fromServer(text) : text;
+    if (mine !== null) this.handleFrame(mine);
+  }
+
+  handleFrame(text) {
     let frame;
     try {
       frame = JSON.parse(text);
@@ -187,6 +259,7 @@ export class NotificationClient extends EventTarget {
       case "hello":
         this.attempt = 0;
         this.socketFailures = 0;
+        this.relayFailures = 0;
         this.wasOpen = true;
         this.authRetried = false;
         this.setCount(frame.unread_count);
@@ -194,8 +267,10 @@ export class NotificationClient extends EventTarget {
         for (const { topic, params } of this.subscriptions.values()) this.send({ type: "subscribe", topic, params });
         break;
       case "topic": {
+        // (A shared connection carries the topics of every tab: each page keeps its own.)
         const subscription = this.subscriptions.get(topicKey(frame.topic, frame.params));
-        if (subscription) subscription.handler(frame.data, frame);
+        if (!subscription) break;
+        subscription.handler(frame.data, frame);
         this.emit("topic", { ...frame });
         break;
       }
@@ -290,15 +365,21 @@ export class NotificationClient extends EventTarget {
 
   onClose(event) {
     this.clearTimers();
+    if (this.role === "leader") this.group.connectionClosed(event.code, event.reason);
     this.emit("close", { code: event.code, reason: event.reason, meaning: CLOSE_CODES[event.code] || "" });
     if (this.stopped) {
       this.emit("state", { state: "CLOSED", code: event.code });
       return;
     }
+    if (this.role === "follower" && this.socket.unanswered) {
+      this.relayFailures += 1;
+      // No tab answers for the shared connection (its tab may hang): open one of this tab's own.
+      if (this.relayFailures >= this.options.relayFailuresBeforeOwn) this.setRole("own", "no tab answered for the shared connection");
+    }
     // 4401 on a socket that was open: the login may live on under a new session key
     // (a password change cycles it), so try once more; a second 4401 is final.
     const retryAuth = event.code === 4401 && this.wasOpen && !this.authRetried;
-    if (!this.wasOpen && (event.code < 4400 || event.code >= 4500)) this.fallBackAfterFailure();
+    if (!this.wasOpen && this.role !== "follower" && (event.code < 4400 || event.code >= 4500)) this.fallBackAfterFailure();
     this.wasOpen = false;
     if (event.code >= 4400 && event.code < 4500 && event.code !== 4429 && event.code !== 4409 && !retryAuth) {
       // Not signed in, or not allowed: reconnecting cannot help. Tell the page.
@@ -394,12 +475,18 @@ function start() {
   const config = readConfig();
   if (!config) return null;
   const instance = new NotificationClient(config);
+  // A page may ask for a connection of its own (the connection page shows its own handshake).
+  const share = Boolean(config.shareKey) && sharingAvailable() && !document.querySelector("[data-notifications-own-connection]");
+  const begin = async () => {
+    if (share) await instance.shareWithTabs(`${instance.url.href}|${config.shareKey}`);
+    instance.connect();
+  };
   window.addEventListener("pagehide", () => instance.close(1000, "page hidden"));
   window.addEventListener("pageshow", (event) => {
-    if (event.persisted) instance.connect(); // restored from the back/forward cache
+    if (event.persisted) begin(); // restored from the back/forward cache
   });
   // Connect after the other modules of the page have subscribed to its events.
-  queueMicrotask(() => instance.connect());
+  queueMicrotask(begin);
   return instance;
 }
 

@@ -168,6 +168,9 @@ if (bell && client) {
     }
   });
   client.addEventListener("notifications:read-state", (event) => applyReadState(event.detail));
+  client.addEventListener("notifications:role", (event) => {
+    bell.dataset.connection = event.detail.role; // own, leader (shared with other tabs) or follower
+  });
   client.addEventListener("notifications:transport", (event) => {
     bell.dataset.transport = event.detail.transport; // the event stream, where WebSockets are blocked
   });
