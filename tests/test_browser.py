@@ -163,13 +163,23 @@ def test_the_page_reconnects_after_a_restart_and_shows_what_it_missed_once(brows
     context = signed_in_context(browser, server, alice)
     context.add_init_script(TOAST_RECORDER)
     tab = Tab(context, server).open("/").wait_connected()
+    # A second tab of the same browser, on the first tab's connection (tabs.js).
+    other = Tab(context, server).open("/notifications/").wait_connected()
+    assert other.page.get_attribute("[data-notifications-bell]", "data-connection") == "follower"
     server.stop()
-    tab.page.wait_for_selector('[data-notifications-bell][data-state="closed"]')
-    assert tab.page.locator("[data-notifications-status]").text_content() == "reconnecting…"
+    for each in (tab, other):
+        each.page.wait_for_selector('[data-notifications-bell][data-state="closed"]')
+        assert each.page.locator("[data-notifications-status]").text_content() == "reconnecting…"
     notify(alice, title="Sent while the server was down")
     server.resume()
     tab.page.wait_for_selector('[data-notifications-bell][data-state="open"]', timeout=45_000)
     tab.wait_count(1)
+    # The tab that follows is live again as soon as the connection is back, and shows it once too.
+    other.page.wait_for_selector('[data-notifications-bell][data-state="open"]', timeout=15_000)
+    other.wait_count(1)
+    other.page.locator(".ntoast", has_text="Sent while the server was down").wait_for()
+    assert other.page.evaluate("window.__toasts") == ["Sent while the server was down"]
+    assert other.errors == []
     tab.page.click("[data-notifications-toggle]")
     tab.page.locator(".nbell__item", has_text="Sent while the server was down").wait_for()
     assert tab.page.locator(".nbell__item", has_text="Sent while the server was down").count() == 1

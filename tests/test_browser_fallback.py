@@ -7,7 +7,7 @@ import re
 import pytest
 
 from notifications import notify
-from tests.test_browser import TOAST_RECORDER, Tab, browser, signed_in_context  # noqa: F401 - the fixture
+from tests.test_browser import TOAST_RECORDER, Tab, browser, own_stack, signed_in_context  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,4 +86,30 @@ def test_where_streams_are_cut_too_the_page_long_polls(browser, daphne, alice) -
     tab.wait_count(1)
     tab.page.locator(".ntoast", has_text="Sent to a long-polling page").wait_for()
     assert tab.errors == []
+    context.close()
+
+
+def test_on_the_event_stream_a_killed_server_s_notifications_arrive_once_after_it_is_back(
+    browser,  # noqa: F811
+    own_stack,  # noqa: F811
+    alice,
+) -> None:
+    _redis, server = own_stack
+    context = signed_in_context(browser, server, alice)
+    context.add_init_script(TOAST_RECORDER)
+    tab = blocked_tab(context, server).open("/")
+    wait_on_event_stream(tab)
+    server.stop(kill=True)
+    tab.page.wait_for_selector('[data-notifications-bell][data-state="closed"]')
+    notify(alice, title="Sent while the server was dead")
+    server.resume()
+    tab.page.wait_for_selector('[data-notifications-bell][data-state="open"]', timeout=45_000)
+    tab.wait_count(1)
+    tab.page.locator(".ntoast", has_text="Sent while the server was dead").wait_for()
+    assert tab.page.evaluate("window.__toasts") == ["Sent while the server was dead"]
+    # Still on the event stream (a dead server answers no HTTP either, so it never fell further back).
+    assert tab.page.get_attribute("[data-notifications-bell]", "data-transport") == "eventstream"
+    # The only errors: Chromium's reports of the cut stream and of the refused reconnects.
+    refused = ("net::ERR_INCOMPLETE_CHUNKED_ENCODING", "net::ERR_CONNECTION_REFUSED", "WebSocket connection to")
+    assert [e for e in tab.errors if not any(r in e for r in refused)] == []
     context.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -128,6 +129,45 @@ def test_a_redis_restart_asks_the_stream_to_resync_and_it_stays_live(stack, priv
         assert stream.next_event("resync", timeout=30)["data"]["reason"] == "channel_layer_recovered"
         after = send(alice, "Sent after Redis came back")
         assert stream.next_event("notification", timeout=15)["id"] == f"1.{after}"
+
+
+def test_daphne_killed_the_stream_resumes_from_its_last_event_id_with_what_was_sent_meanwhile(stack, alice) -> None:
+    with open_event_stream(stack, alice) as stream:
+        stream.next_event("sync")
+        before = send(alice, "before the crash")
+        last_event_id = stream.next_event("notification")["id"]
+        stack.stop(kill=True)
+        meanwhile = [send(alice, f"while down {i}") for i in range(3)]
+        # The cut stream ends (as EventSource sees it: an error, then it reconnects).
+        with pytest.raises((OSError, http.client.HTTPException)) as cut:
+            stream.next_event("notification", timeout=10)
+        assert not isinstance(cut.value, TimeoutError), "the stream stayed open after its server died"
+    stack.resume()
+    with open_event_stream(stack, alice, headers={"Last-Event-ID": last_event_id}) as stream:
+        synced = stream.next_event("sync")["data"]
+        assert set(meanwhile) <= {item["id"] for item in synced["notifications"]} <= {before, *meanwhile}
+        assert (synced["cursor"], synced["more"]) == (f"1.{meanwhile[-1]}", False)
+        after = send(alice, "after the restart")
+        assert stream.next_event("notification")["id"] == f"1.{after}"
+
+
+def test_a_stream_on_one_process_gets_what_another_process_sends(stack, private_redis, alice) -> None:
+    other = start_daphne(private_redis)
+    try:
+        with open_event_stream(stack, alice) as stream:
+            stream.next_event("sync")
+            command = other.manage("notify", "--user", "alice", "--title", "from the other process")
+            assert command.returncode == 0, command.stderr
+            assert stream.next_event("notification", timeout=15)["data"]["notification"]["title"] == (
+                "from the other process"
+            )
+            # And a stream on the other process gets what this one's users do.
+            with open_event_stream(other, alice) as second:
+                second.next_event("sync")
+                both = send(alice, "to both processes")
+                assert stream.next_event("notification")["id"] == second.next_event("notification")["id"] == f"1.{both}"
+    finally:
+        other.stop()
 
 
 def poll(server, user, cursor: str | None = None) -> list[dict]:
