@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
-from notifications import protocol, services
+from notifications import protocol, services, sse
 from notifications.exceptions import InvalidQuery
 from notifications.services import tokens
 
@@ -133,6 +133,17 @@ def _body(request: HttpRequest) -> dict[str, Any]:
             raise InvalidQuery("The body must be a JSON object.")
         return data
     return request.POST.dict()
+
+
+@json_endpoint("POST")
+def stream_send(request: HttpRequest) -> JsonResponse:
+    """``{"stream": <key from its hello>, "frame": {...}}``: a subscribe or unsubscribe for the caller's event stream.
+
+    Answered on the stream itself, like on the socket; 202 here once it is passed on.
+    """
+    body = _body(request)
+    sse.send_page_frame(request.user, body.get("stream"), body.get("frame"))
+    return JsonResponse({"accepted": True}, status=202)
 
 
 @json_endpoint("POST")

@@ -35,6 +35,11 @@ def session(session_key: str) -> str:
     return f"{app_settings.GROUP_PREFIX}.session.{hashlib.sha256(session_key.encode()).hexdigest()[:32]}"
 
 
+def event_stream(user_id: int, key: str) -> str:
+    """One open event stream, for the requests its page sends over HTTP (only its user can address it)."""
+    return f"{app_settings.GROUP_PREFIX}.stream.{user_id}.{key}"
+
+
 def topic(name: str, params: dict[str, Any]) -> str:
     """The group of one topic with one set of parameters (the same for any order of the params)."""
     digest = hashlib.sha256(f"{name}\n{canonical_params(params)}".encode()).hexdigest()[:40]

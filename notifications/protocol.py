@@ -67,15 +67,17 @@ def encode(frame: dict[str, Any]) -> str:
     return json.dumps(frame, separators=(",", ":"))
 
 
-def hello_frame(*, user_id: int, username: str, unread_count: int) -> str:
-    return encode(
-        {
-            "type": "hello",
-            "v": PROTOCOL_VERSION,
-            "user": {"id": user_id, "username": username},
-            "unread_count": unread_count,
-        }
-    )
+def hello_frame(*, user_id: int, username: str, unread_count: int, stream: str | None = None) -> str:
+    """The first frame; on an event stream, ``stream`` is the key its page's HTTP requests name."""
+    frame: dict[str, Any] = {
+        "type": "hello",
+        "v": PROTOCOL_VERSION,
+        "user": {"id": user_id, "username": username},
+        "unread_count": unread_count,
+    }
+    if stream is not None:
+        frame["stream"] = stream
+    return encode(frame)
 
 
 def notification_frame(payload: NotificationPayload) -> str:

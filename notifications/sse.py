@@ -13,6 +13,9 @@ check. It is one ``Subscriber`` of the process's fan-out (subscriber.py) with
 the WebSocket's connection state (connection_state.py): the same login, origin
 and per-user limits, the same groups, the same control events. The stream ends
 with an ``event: close`` naming the close code a socket would have got.
+The page's topic requests come over HTTP (``send_page_frame``, from
+``POST <prefix>/stream/send/`` naming the key its hello gave) through the
+channel layer to whichever process holds the stream, and are answered on it.
 ``GET <prefix>/poll/`` is the same connection for one long-poll round, for
 proxies that buffer or cut streams.
 """
@@ -23,17 +26,20 @@ import asyncio
 import json
 import logging
 import re
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
-from notifications import connections, fanout, protocol, realtime, services
+from notifications import connections, fanout, group_names, protocol, realtime, services, topics
 from notifications.conf import app_settings
 from notifications.connection_state import ConnectionState
 from notifications.db import concurrent_read
+from notifications.exceptions import InvalidQuery
 from notifications.protocol import CloseCode
+from notifications.ratelimit import TokenBucket
 from notifications.security import header, origin_allowed
 
 logger = logging.getLogger(__name__)
@@ -44,13 +50,35 @@ NOTIFICATION_ID = re.compile(r'\{"type":"notification",(?:"v":\d+,)?"notificatio
 # Frames waiting for a slow reader before the stream is ended (it reconnects and syncs).
 QUEUE_FRAMES = 1000
 
+# The channel-layer event carrying a frame the stream's page sent over HTTP (``POST <prefix>/stream/send/``).
+PAGE_FRAME_EVENT = "notifications.page_frame"
+# The frames a page may send that way (mark read and sync have JSON API endpoints of their own).
+PAGE_FRAME_TYPES = frozenset({"subscribe", "unsubscribe"})
+STREAM_KEY = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+def send_page_frame(user: Any, stream_key: Any, frame: Any) -> None:
+    """Pass a frame a page sent over HTTP to its open event stream, in whichever process holds it.
+
+    The stream answers on itself (``subscribed``, or an ``error`` with the frame's ``ref``).
+    Only the user's own streams can be named: the key is looked up under their id.
+    """
+    if not isinstance(stream_key, str) or not STREAM_KEY.fullmatch(stream_key):
+        raise InvalidQuery("'stream' must be the key from the stream's hello.")
+    if not isinstance(frame, dict) or frame.get("type") not in PAGE_FRAME_TYPES:
+        raise InvalidQuery("'frame' must be a subscribe or unsubscribe frame.")
+    text = protocol.encode(frame)
+    if len(text.encode()) > app_settings.MAX_FRAME_BYTES:
+        raise InvalidQuery(f"'frame' must be at most {app_settings.MAX_FRAME_BYTES} bytes.")
+    realtime.publish_event([group_names.event_stream(user.pk, stream_key)], {"type": PAGE_FRAME_EVENT, "frame": text})
+
 
 class EventStream(ConnectionState):
     """One open event stream: a fan-out Subscriber writing frames into a queue the response drains."""
 
     groups: list[str] = []
 
-    def __init__(self, request: HttpRequest) -> None:
+    def __init__(self, request: HttpRequest, *, streaming: bool) -> None:
         self.scope = request.scope  # type: ignore[attr-defined]
         self.user = request.user
         self.channel_name = connections.socket_name()
@@ -61,6 +89,12 @@ class EventStream(ConnectionState):
         self._early: list[str] = []  # live frames that came while open() was still queuing those
         self.caught_up = False  # the opening sync found nothing after the client's cursor
         self.opening_frames = 0  # hello and the sync pages, queued by open()
+        # A stream (not a long-poll round, too short-lived to hold a topic) names a key in its hello:
+        # the page's requests (POST <prefix>/stream/send/) address the stream by it.
+        self.key = secrets.token_urlsafe(12) if streaming else None
+        limit = app_settings.RATE_LIMIT
+        self._page_frames = TokenBucket(limit["RATE"], limit["BURST"])  # the socket's frame rate, for those
+        self.subscriptions: dict[str, tuple[topics.Topic, dict[str, Any]]] = {}  # group -> (topic, params)
         self.open_connection_state()
 
     async def get_groups(self) -> list[str]:
@@ -74,6 +108,27 @@ class EventStream(ConnectionState):
     async def deliver_event(self, event: dict[str, Any]) -> None:
         if event.get("type") == realtime.CONTROL_EVENT:
             await self.notifications_control(event)
+        elif event.get("type") == PAGE_FRAME_EVENT and not self._closed and not self._queue.full():
+            # Handled in the stream's own task (events()), where the topic hooks' sync_to_async
+            # calls have the request's context, not in the fan-out's.
+            self._queue.put_nowait(("page_frame", event["frame"]))
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        """A frame for this stream alone (topics' answers and snapshots)."""
+        self._put(protocol.encode(frame))
+
+    async def _page_frame(self, text: str) -> None:
+        """A subscribe or unsubscribe the page sent over HTTP, handled as the socket handles it."""
+        try:
+            message = protocol.parse_client_frame(text, None)
+            if not self._page_frames.take():
+                raise protocol.ProtocolError("rate_limited", "Too many frames; slow down.", ref=message.ref)
+            if message.type == "subscribe":
+                await topics.subscribe(self, message)
+            elif message.type == "unsubscribe":
+                await topics.unsubscribe(self, message)
+        except protocol.ProtocolError as error:
+            self._put(error.frame())
 
     async def on_layer_recovered(self) -> None:
         self._put(protocol.resync_frame("channel_layer_recovered"))
@@ -109,6 +164,8 @@ class EventStream(ConnectionState):
         if not await self._count_connection_in():
             return "too many open connections"
         self.personal_groups = self._personal_groups()
+        if self.key is not None:
+            self.personal_groups.append(group_names.event_stream(self.user.pk, self.key))
         await asyncio.gather(
             *(self._hub.add(group, self) for group in self.personal_groups),
             *(self.join_group(group) for group in await self._wanted_groups()),
@@ -123,7 +180,12 @@ class EventStream(ConnectionState):
         return None
 
     def _greeting(self, unread: int) -> dict[str, Any]:
-        return {"user_id": self.user.pk, "username": self.user.get_username(), "unread_count": unread}
+        return {
+            "user_id": self.user.pk,
+            "username": self.user.get_username(),
+            "unread_count": unread,
+            "stream": self.key,
+        }
 
     async def _sync_from(self, cursor: str | None) -> None:
         """Everything after ``cursor``, page by page, before any live frame is read."""
@@ -160,9 +222,19 @@ class EventStream(ConnectionState):
                 if item is None:
                     return
                 kind, data = item
+                if kind == "page_frame":
+                    await self._page_frame(data)
+                    continue
                 yield _event(kind, data)
                 if kind == "close":
                     return
+        finally:
+            await self.finish()
+
+    async def finish(self) -> None:
+        """Leave the topics (their hooks run, as for a closing socket), then the count and the groups."""
+        try:
+            await topics.unsubscribe_all(self)
         finally:
             await self.release()
 
@@ -194,6 +266,7 @@ class EventStream(ConnectionState):
         if self._login_check_due():
             await self._login_still_valid()
         await self.keep_alive()
+        await topics.heartbeat(self)
 
 
 def _as_frame(item: tuple[str, str]) -> str:
@@ -212,7 +285,7 @@ def _event(kind: str, data: str) -> str:
 async def stream(request: HttpRequest) -> StreamingHttpResponse | JsonResponse:
     """``GET <prefix>/stream/``: the notifications stream as ``text/event-stream`` (see the module docstring)."""
     cursor = request.headers.get("Last-Event-ID") or request.GET.get("cursor") or None
-    connection = await _admit(request, cursor)
+    connection = await _admit(request, cursor, streaming=True)
     if isinstance(connection, JsonResponse):
         return connection
     response = StreamingHttpResponse(connection.events(), content_type="text/event-stream")
@@ -229,7 +302,7 @@ async def poll(request: HttpRequest) -> HttpResponse:
     answered as soon as one does: ``{"frames": [...]}``. The client polls
     again with the cursor of the last sync or notification it got.
     """
-    connection = await _admit(request, request.GET.get("cursor") or None)
+    connection = await _admit(request, request.GET.get("cursor") or None, streaming=False)
     if isinstance(connection, JsonResponse):
         return connection
     frames = await connection.round(float(app_settings.LONG_POLL_SECONDS))
@@ -237,7 +310,7 @@ async def poll(request: HttpRequest) -> HttpResponse:
     return HttpResponse(body, content_type="application/json", headers={"Cache-Control": "no-store"})
 
 
-async def _admit(request: HttpRequest, cursor: str | None) -> EventStream | JsonResponse:
+async def _admit(request: HttpRequest, cursor: str | None, *, streaming: bool) -> EventStream | JsonResponse:
     """The socket's rules over HTTP: GET, origin (when one is sent), login, the per-user limit, the database."""
     if request.method != "GET":
         return _error(405, "Use GET.")
@@ -248,7 +321,7 @@ async def _admit(request: HttpRequest, cursor: str | None) -> EventStream | Json
         request.user = await request.auser()
         if not request.user.is_authenticated:
             return _error(401, "Not signed in.")
-        connection = EventStream(request)
+        connection = EventStream(request, streaming=streaming)
         refused = await connection.open(cursor)
     except DatabaseError as exc:
         logger.warning("Refused an event stream: the database is unavailable (%s)", type(exc).__name__)

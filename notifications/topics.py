@@ -18,21 +18,33 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 
 from notifications import group_names, protocol, realtime
 from notifications.protocol import ClientMessage, ProtocolError
 
-if TYPE_CHECKING:
-    from notifications.live import LiveConsumer
+
+class TopicSubscriber(Protocol):
+    """What a topic's hooks get: one connection, a socket (live.LiveConsumer) or an event stream (sse.EventStream)."""
+
+    user: Any
+    channel_name: str  # unique per connection (presence keys its tabs by it)
+    subscriptions: dict[str, tuple[Topic, dict[str, Any]]]  # group -> (topic, params)
+
+    async def send_frame(self, frame: dict[str, Any]) -> None: ...
+
+    async def join_group(self, group: str) -> None: ...
+
+    async def leave_group(self, group: str) -> None: ...
+
 
 # Most topics one socket may follow at once, and the size of their parameters.
 MAX_SUBSCRIPTIONS = 20
 MAX_PARAMS_CHARS = 512
 
-Hook = Callable[["LiveConsumer", dict[str, Any]], Awaitable[None]]
+Hook = Callable[[TopicSubscriber, dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -111,7 +123,7 @@ async def apublish(name: str, params: dict[str, Any], data: Any) -> bool:
 # --- used by the notifications consumer ------------------------------------------
 
 
-async def subscribe(consumer: LiveConsumer, message: ClientMessage) -> None:
+async def subscribe(consumer: TopicSubscriber, message: ClientMessage) -> None:
     topic, params = _topic_and_params(message)
     group = group_names.topic(topic.name, params)
     if group not in consumer.subscriptions:
@@ -130,7 +142,7 @@ async def subscribe(consumer: LiveConsumer, message: ClientMessage) -> None:
         await topic.welcome(consumer, params)
 
 
-async def unsubscribe(consumer: LiveConsumer, message: ClientMessage) -> None:
+async def unsubscribe(consumer: TopicSubscriber, message: ClientMessage) -> None:
     topic, params = _topic_and_params(message)
     group = group_names.topic(topic.name, params)
     if group in consumer.subscriptions:
@@ -138,18 +150,18 @@ async def unsubscribe(consumer: LiveConsumer, message: ClientMessage) -> None:
     await consumer.send_frame({"type": "unsubscribed", "topic": topic.name, "params": params, "ref": message.ref})
 
 
-async def unsubscribe_all(consumer: LiveConsumer) -> None:
+async def unsubscribe_all(consumer: TopicSubscriber) -> None:
     for group in list(consumer.subscriptions):
         await _leave(consumer, group)
 
 
-async def heartbeat(consumer: LiveConsumer) -> None:
+async def heartbeat(consumer: TopicSubscriber) -> None:
     for topic, params in list(consumer.subscriptions.values()):
         if topic.on_heartbeat is not None:
             await topic.on_heartbeat(consumer, params)
 
 
-async def _leave(consumer: LiveConsumer, group: str) -> None:
+async def _leave(consumer: TopicSubscriber, group: str) -> None:
     topic, params = consumer.subscriptions.pop(group)
     await consumer.leave_group(group)
     if topic.on_unsubscribe is not None:

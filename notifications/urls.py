@@ -20,6 +20,7 @@ urlpatterns = [
     path("action/", views.inbox_action, name="inbox-action"),
     path("live/", views.live, name="live"),
     path("stream/", sse.stream, name="stream"),
+    path("stream/send/", api.stream_send, name="stream-send"),
     path("poll/", sse.poll, name="poll"),
     path("healthz", views.healthz, name="healthz"),
     path("api/", api.notification_list, name="api-list"),

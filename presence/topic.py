@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from notifications.live import LiveConsumer
-from notifications.topics import apublish, register_topic, topic_frame
+from notifications.topics import TopicSubscriber, apublish, register_topic, topic_frame
 from presence import store
 
 TOPIC = "presence.room"
@@ -31,30 +30,30 @@ def can_join(user: Any, params: dict[str, Any]) -> bool:
     return True
 
 
-def _person(consumer: LiveConsumer) -> store.Person:
+def _person(consumer: TopicSubscriber) -> store.Person:
     return store.Person(consumer.user.pk, consumer.user.get_username())
 
 
-async def on_subscribe(consumer: LiveConsumer, params: dict[str, Any]) -> None:
+async def on_subscribe(consumer: TopicSubscriber, params: dict[str, Any]) -> None:
     """Enter the room; announce the person if this is their first tab there."""
     person = _person(consumer)
     if await store.join(params["room"], person, consumer.channel_name):
         await apublish(TOPIC, params, {"event": "join", "user": person.as_json()})
 
 
-async def welcome(consumer: LiveConsumer, params: dict[str, Any]) -> None:
+async def welcome(consumer: TopicSubscriber, params: dict[str, Any]) -> None:
     """Who is here, read after the socket joined the room's group: later changes come as events."""
     users = [p.as_json() for p in await store.people(params["room"])]
     await consumer.send_frame(topic_frame(TOPIC, params, {"event": "snapshot", "users": users}))
 
 
-async def on_unsubscribe(consumer: LiveConsumer, params: dict[str, Any]) -> None:
+async def on_unsubscribe(consumer: TopicSubscriber, params: dict[str, Any]) -> None:
     person = _person(consumer)
     if await store.leave(params["room"], person, consumer.channel_name):
         await apublish(TOPIC, params, {"event": "leave", "user": person.as_json()})
 
 
-async def on_heartbeat(consumer: LiveConsumer, params: dict[str, Any]) -> None:
+async def on_heartbeat(consumer: TopicSubscriber, params: dict[str, Any]) -> None:
     """Stay present, and announce people whose tabs stopped heartbeating (their process died)."""
     for gone in await store.refresh(params["room"], _person(consumer), consumer.channel_name):
         await apublish(TOPIC, params, {"event": "leave", "user": gone.as_json(), "reason": "expired"})

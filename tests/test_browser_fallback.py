@@ -113,3 +113,18 @@ def test_on_the_event_stream_a_killed_server_s_notifications_arrive_once_after_i
     refused = ("net::ERR_INCOMPLETE_CHUNKED_ENCODING", "net::ERR_CONNECTION_REFUSED", "WebSocket connection to")
     assert [e for e in tab.errors if not any(r in e for r in refused)] == []
     context.close()
+
+
+def test_topics_work_over_the_event_stream(browser, daphne, alice, bob) -> None:  # noqa: F811
+    mine = signed_in_context(browser, daphne, alice)
+    tab = blocked_tab(mine, daphne).open("/presence/lobby/")
+    wait_on_event_stream(tab)
+    tab.page.wait_for_selector('[data-presence-people] li:has-text("alice")')  # its own snapshot
+    theirs = signed_in_context(browser, daphne, bob)
+    other = Tab(theirs, daphne).open("/presence/lobby/")
+    tab.page.wait_for_selector('[data-presence-people] li:has-text("bob")')
+    other.page.wait_for_selector('[data-presence-people] li:has-text("alice")')
+    mine.close()  # the stream ends: alice leaves the room
+    other.page.wait_for_selector('[data-presence-people] li:has-text("alice")', state="detached")
+    assert tab.errors == []
+    theirs.close()

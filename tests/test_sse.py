@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from notifications import notify, realtime, services
 from notifications.testing import (
@@ -168,6 +168,58 @@ def test_a_stream_on_one_process_gets_what_another_process_sends(stack, private_
                 assert stream.next_event("notification")["id"] == second.next_event("notification")["id"] == f"1.{both}"
     finally:
         other.stop()
+
+
+def test_topics_over_the_stream_subscribe_by_post_and_leave_when_it_ends(stack, alice, bob) -> None:
+    page = Client()
+    page.force_login(alice)
+    lobby = {"room": "lobby"}
+    with open_socket(stack, bob) as watcher:
+        receive_frame(watcher, "hello")
+        watcher.send(json.dumps({"type": "subscribe", "topic": "presence.room", "params": lobby}))
+        receive_frame(watcher, "subscribed")
+        assert receive_frame(watcher, "topic")["data"]["event"] == "snapshot"
+        with open_event_stream(stack, alice) as stream:
+            key = stream.next_event("hello")["data"]["stream"]
+            frame = {"type": "subscribe", "topic": "presence.room", "params": lobby, "ref": "s1"}
+            answer = page.post("/notifications/stream/send/", {"stream": key, "frame": frame}, "application/json")
+            assert answer.status_code == 202, answer.content
+            assert stream.next_event("subscribed")["data"]["ref"] == "s1"
+            # The room's state (its own "join" may come first: the announcement races the subscription).
+            snapshot = stream.next_event("topic")["data"]["data"]
+            if snapshot["event"] == "join":
+                snapshot = stream.next_event("topic")["data"]["data"]
+            assert snapshot["event"] == "snapshot"
+            assert {user["username"] for user in snapshot["users"]} == {"alice", "bob"}
+            assert receive_frame(watcher, "topic")["data"] == {
+                "event": "join",
+                "user": {"id": alice.pk, "username": "alice"},
+            }
+            # A room the user may not enter (no such name): an error on the stream, with the frame's ref.
+            not_a_room = {"type": "subscribe", "topic": "presence.room", "params": {"room": "Not a room!"}, "ref": "s2"}
+            answer = page.post("/notifications/stream/send/", {"stream": key, "frame": not_a_room}, "application/json")
+            assert answer.status_code == 202
+            refused = stream.next_event("error")["data"]
+            assert (refused["code"], refused["ref"]) == ("forbidden", "s2")
+        # The stream ended: its person leaves the room, as when a socket closes.
+        left = receive_frame(watcher, "topic", timeout=15)["data"]
+        assert (left["event"], left["user"]["username"]) == ("leave", "alice")
+
+
+def test_page_frames_for_a_stream_are_checked(stack, alice) -> None:
+    page = Client()
+    page.force_login(alice)
+    url = "/notifications/stream/send/"
+    subscribe = {"type": "subscribe", "topic": "presence.room", "params": {"room": "lobby"}}
+    for body, field in (
+        ({"stream": "../x", "frame": subscribe}, "'stream'"),
+        ({"stream": "abc", "frame": {"type": "mark_all_read"}}, "'frame'"),
+        ({"stream": "abc", "frame": {**subscribe, "params": {"room": "x" * 5000}}}, "'frame'"),
+    ):
+        answer = page.post(url, body, "application/json")
+        assert answer.status_code == 400, answer.content
+        assert field in answer.json()["error"]
+    assert Client().post(url, {"stream": "abc", "frame": subscribe}, "application/json").status_code == 401
 
 
 def poll(server, user, cursor: str | None = None) -> list[dict]:

@@ -8,10 +8,11 @@
 // and `sync` through the JSON API, each answer under the request's `ref`. The
 // stream opens with a sync of its own from the page's cursor, so a `sync` it is
 // already answering (the page's sync after `hello`, and the pages it asks for
-// while that one says `more`) is not asked again. Topics need the socket:
-// `subscribe` is answered with an error. With `pollPath`, it long-polls instead of
-// streaming, for proxies that buffer or cut streams: one request per round, from the
-// last cursor.
+// while that one says `more`) is not asked again. `subscribe` and `unsubscribe`
+// are posted to `<stream>/send/` naming the stream (its key comes in `hello`); the
+// stream answers them. With `pollPath`, it long-polls instead of streaming, for
+// proxies that buffer or cut streams: one request per round, from the last cursor
+// (topics need a stream: they are answered with an error there).
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -46,6 +47,7 @@ export class EventStreamSocket extends EventTarget {
     });
     source.addEventListener("message", (event) => {
       if (source !== this.source) return;
+      if (event.data.startsWith('{"type":"hello"')) this.streamKey = JSON.parse(event.data).stream;
       if (this.initialSync && event.data.startsWith('{"type":"sync"')) {
         const page = JSON.parse(event.data);
         if (page.more) this.pagingCursor = page.cursor;
@@ -81,11 +83,19 @@ export class EventStreamSocket extends EventTarget {
       case "mark_all_read":
         this.post("read-all/", { up_to: frame.up_to }).then((answer) => this.acknowledge(frame, answer));
         break;
+      case "subscribe":
+      case "unsubscribe":
+        if (!this.pollPath) {
+          // Answered on the stream (`subscribed`, or an error with the frame's ref).
+          this.request("POST", "", { stream: this.streamKey, frame }, `${new URL(this.streamUrl, window.location.href).pathname}send/`);
+          break;
+        }
+      // falls through: a long-poll round is too short a connection to hold a topic
       default:
         this.deliverLater({
           type: "error",
           code: "unsupported_transport",
-          message: `'${frame.type}' needs the WebSocket; this page is on the event stream.`,
+          message: `'${frame.type}' is not available over ${this.pollPath ? "long-polling" : "the event stream"}.`,
           ref: frame.ref,
         });
     }
@@ -153,9 +163,9 @@ export class EventStreamSocket extends EventTarget {
     return this.request("POST", path, body);
   }
 
-  async request(method, path, body) {
+  async request(method, path, body, url = `${this.apiPath}${path}`) {
     try {
-      const response = await fetch(`${this.apiPath}${path}`, {
+      const response = await fetch(url, {
         method,
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": this.csrfToken || "" },
