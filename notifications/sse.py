@@ -79,7 +79,9 @@ class EventStream(ConnectionState):
     groups: list[str] = []
 
     def __init__(self, request: HttpRequest, *, streaming: bool) -> None:
-        self.scope = request.scope  # type: ignore[attr-defined]
+        # The request's session (Django's middleware puts it on the request, not in the ASGI scope):
+        # the stream joins its group, so a logout ends the stream, and its login is re-checked.
+        self.scope = {**request.scope, "session": getattr(request, "session", None)}  # type: ignore[attr-defined]
         self.user = request.user
         self.channel_name = connections.socket_name()
         self._hub = fanout.hub(realtime.layer())

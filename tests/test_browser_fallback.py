@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.sessions.models import Session
 
 from notifications import notify
 from tests.test_browser import TOAST_RECORDER, Tab, browser, own_stack, signed_in_context  # noqa: F401 - fixtures
@@ -128,3 +129,19 @@ def test_topics_work_over_the_event_stream(browser, daphne, alice, bob) -> None:
     other.page.wait_for_selector('[data-presence-people] li:has-text("alice")', state="detached")
     assert tab.errors == []
     theirs.close()
+
+
+def test_a_page_signed_out_while_on_the_event_stream_offers_to_sign_in_again(browser, daphne, alice) -> None:  # noqa: F811
+    context = signed_in_context(browser, daphne, alice)
+    tab = blocked_tab(context, daphne).open("/")
+    wait_on_event_stream(tab)
+    streams = []
+    tab.page.on("request", lambda request: streams.append(1) if "/notifications/stream/" in request.url else None)
+    Session.objects.all().delete()  # signed out elsewhere: the stream ends with 4401, its one retry is refused
+    tab.page.wait_for_selector('[data-notifications-bell][data-state="signed-out"]')
+    tab.page.click("[data-notifications-toggle]")
+    assert tab.page.locator("[data-notifications-signin] a").is_visible()
+    tried = len(streams)
+    tab.page.wait_for_timeout(2000)  # several backoff periods: a retry loop would have opened more
+    assert len(streams) == tried == 1
+    context.close()

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.test import Client, override_settings
 
 from notifications import notify, realtime, services
@@ -115,6 +116,16 @@ def test_a_deactivated_user_s_stream_ends_with_the_socket_s_close_code(stack, al
         closed = stream.next_event()
         assert closed["event"] == "close"
         assert closed["data"] == {"code": 4401, "reason": "deactivated"}
+
+
+def test_signing_out_ends_the_stream_of_that_session(stack, alice) -> None:
+    with open_event_stream(stack, alice) as stream:
+        stream.next_event("hello")
+        stream.next_event("sync")
+        Session.objects.all().delete()  # signed out (or the session expired and was cleared)
+        assert realtime.flush(timeout=10)
+        closed = stream.next_event()
+        assert (closed["event"], closed["data"]["code"]) == ("close", 4401)
 
 
 def test_a_redis_restart_asks_the_stream_to_resync_and_it_stays_live(stack, private_redis, alice) -> None:

@@ -62,8 +62,23 @@ export class EventStreamSocket extends EventTarget {
     });
     source.addEventListener("error", () => {
       // Refused (401, 429, ...) or cut: the page's client decides when to come back, from its cursor.
-      if (source === this.source) this.finish(1006, "event stream lost");
+      if (source === this.source) this.lost(source);
     });
+  }
+
+  // EventSource hides a refusal's status: ask the JSON API whether the person is still signed
+  // in, so a signed-out page closes as a socket would (4401: "Sign in again"), not retry forever.
+  async lost(source) {
+    source.close();
+    let status = 0;
+    try {
+      status = (await fetch(`${this.apiPath}unread-count/`, { credentials: "same-origin" })).status;
+    } catch {
+      status = 0; // the server is away: an ordinary loss
+    }
+    if (source !== this.source) return;
+    if (status === 401) this.finish(4401, "not signed in");
+    else this.finish(1006, "event stream lost");
   }
 
   send(text) {
@@ -125,12 +140,14 @@ export class EventStreamSocket extends EventTarget {
     const url = new URL(this.pollPath, window.location.href);
     if (cursor) url.searchParams.set("cursor", cursor);
     let frames;
+    this.lastStatus = 0;
     try {
       const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      this.lastStatus = response.status;
       if (!response.ok) throw new Error(`poll answered ${response.status}`);
       frames = (await response.json()).frames;
     } catch {
-      if (round === this.round) this.finish(1006, "long poll failed");
+      if (round === this.round) this.finish(this.lastStatus === 401 ? 4401 : 1006, "long poll failed");
       return;
     }
     if (round !== this.round || this.readyState === CLOSED) return;
