@@ -145,3 +145,31 @@ def test_a_page_signed_out_while_on_the_event_stream_offers_to_sign_in_again(bro
     tab.page.wait_for_timeout(2000)  # several backoff periods: a retry loop would have opened more
     assert len(streams) == tried == 1
     context.close()
+
+
+CLIENT = "new URL('notifications.js', document.querySelector('script[src$=\"ui.js\"]').src).href"
+
+
+def test_the_page_goes_back_to_websockets_when_they_work_again(browser, daphne, alice) -> None:  # noqa: F811
+    context = signed_in_context(browser, daphne, alice)
+    tab = Tab(context, daphne)
+    blocked = True
+
+    def refuse_while_blocked(route: object) -> None:
+        if blocked:
+            route.close()
+        else:
+            route.connect_to_server()
+
+    tab.page.route_web_socket(SOCKET, refuse_while_blocked)
+    tab.open("/")
+    wait_on_event_stream(tab)
+    blocked = False  # another network: upgrades go through now
+    # What the client's timer does every websocketRetryMs (5 min), asked for now.
+    moved = tab.page.evaluate(f"import({CLIENT}).then((module) => module.client.retryWebSocket())")
+    assert moved is True
+    tab.page.wait_for_selector('[data-notifications-bell][data-transport="websocket"][data-state="open"]')
+    notify(alice, title="Back on the socket")
+    tab.wait_count(1)
+    tab.page.locator(".ntoast", has_text="Back on the socket").wait_for()
+    context.close()

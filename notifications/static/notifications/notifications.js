@@ -48,6 +48,9 @@ const DEFAULTS = {
   // after this many unanswered attempts in a row (the tab may hang) opens a connection of its own.
   relayAnswerMs: 5000,
   relayFailuresBeforeOwn: 2,
+  // On a fallback transport, how often the client tries a WebSocket again (a network that
+  // blocked it may have changed: another Wi-Fi, a VPN switched off).
+  websocketRetryMs: 300000,
 };
 
 function topicKey(topic, params) {
@@ -185,6 +188,7 @@ export class NotificationClient extends EventTarget {
   close(code = 1000, reason = "closed by the page") {
     this.stopped = true;
     this.clearTimers();
+    clearInterval(this.websocketRetry);
     if (this.group) {
       this.group.leave(); // the next tab takes the connection over
       this.group = null;
@@ -429,6 +433,38 @@ export class NotificationClient extends EventTarget {
     this.socketFailures = 0;
     this.attempt = 0;
     this.emit("transport", { transport: this.transport, reason });
+    clearInterval(this.websocketRetry);
+    this.websocketRetry = setInterval(() => this.retryWebSocket(), this.options.websocketRetryMs);
+  }
+
+  /**
+   * On a fallback: try a WebSocket on the side; if the server greets it, move back to
+   * WebSockets (the new connection syncs from the cursor, so nothing is lost). Resolves
+   * true when it moved.
+   */
+  retryWebSocket() {
+    if (this.transport === "websocket" || this.role === "follower" || this.stopped) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const probe = new WebSocket(this.url);
+      const give = (moved) => {
+        clearTimeout(deadline);
+        resolve(moved);
+      };
+      const deadline = setTimeout(() => {
+        probe.close();
+        give(false);
+      }, this.options.heartbeatTimeoutMs);
+      probe.addEventListener("message", (event) => {
+        if (!String(event.data).startsWith('{"type":"hello"')) return;
+        probe.close(1000, "probe: WebSockets work");
+        clearInterval(this.websocketRetry);
+        this.transport = "websocket";
+        this.emit("transport", { transport: "websocket", reason: "WebSockets work again on this network" });
+        this.reconnect();
+        give(true);
+      });
+      probe.addEventListener("close", () => give(false));
+    });
   }
 
   ping() {
