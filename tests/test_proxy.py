@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from notifications import notify
+from notifications import notify, realtime
 from notifications.testing import (
     DaphneServer,
     free_port,
+    open_event_stream,
     open_socket,
     port_open,
     receive_frame,
@@ -96,6 +97,15 @@ def test_sockets_work_through_the_proxy(nginx: Nginx, alice) -> None:
         assert receive_frame(ws, "hello")["user"]["username"] == "alice"
         sent = notify(alice, title="through nginx")
         assert receive_frame(ws, "notification")["notification"]["id"] == sent.pk
+
+
+def test_the_event_stream_works_through_the_proxy(nginx: Nginx, alice) -> None:
+    with open_event_stream(nginx.server, alice) as stream:
+        assert stream.next_event("hello")["data"]["user"]["username"] == "alice"
+        stream.next_event("sync")
+        sent = notify(alice, title="streamed through nginx")
+        assert realtime.flush(timeout=10)
+        assert stream.next_event("notification", timeout=5)["id"] == f"1.{sent.pk}"
 
 
 def test_a_client_trickling_its_headers_is_cut_off_while_others_connect(nginx: Nginx, alice) -> None:
