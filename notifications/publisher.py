@@ -1,11 +1,13 @@
-"""Publishing from sync code: one event loop thread per process and an ordered queue of pushes.
+"""Publishing from sync code: an ordered queue of pushes, sent by one thread per process.
 
 Sync callers (views, commands, workers) do not await their push: ``notify()``
-costs no thread hop or Redis round trip of its own. One long-lived loop in a
-daemon thread holds the process's Redis connection pool (not a new loop and
-connection per ``async_to_sync`` call); pushes are sent concurrently but in
-order per group, a Redis outage never blocks the caller, and what is queued is
-flushed before the process exits.
+costs no Redis round trip of its own. A daemon thread sends what is queued in
+batches (for channels-redis, two round trips per Redis host per batch, with a
+blocking client of its own: redis_layer.group_send_many), in order per group; a
+Redis outage never blocks the caller, and what is queued is flushed before the
+process exits. One long-lived event loop in another daemon thread runs what
+needs one (``run_on_publisher``; pushes to other channel layers), instead of a
+new loop and connection per ``async_to_sync`` call.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Sequence
@@ -24,6 +27,7 @@ from typing import Any
 
 from channels.layers import BaseChannelLayer
 
+from notifications import redis_layer
 from notifications.conf import app_settings
 from notifications.group_names import layer_group
 
@@ -93,8 +97,11 @@ _publisher = _LoopThread()
 
 
 class _PushQueue:
-    """Pushes from sync code, sent by one task on the publisher loop: concurrently, but in order per group.
+    """Pushes from sync code, sent in order by one thread of the process: in batches, in order per group.
 
+    For a channels-redis layer a batch goes out with a blocking client in two round
+    trips per Redis host (redis_layer.group_send_many; an event loop per batch cost
+    more CPU than the sends); other layers go through the publisher's event loop.
     A failed send drops what was queued behind it with one warning (those would
     wait out the same outage one by one), so an outage costs at most one
     PUSH_TIMEOUT of delay. Past MAX_PENDING queued pushes the caller waits for
@@ -103,28 +110,28 @@ class _PushQueue:
 
     MAX_PENDING = 10_000
     BATCH = 500  # pushes taken from the queue at once
+    # After waking from idle, wait this long for more pushes before sending: a batch costs two
+    # Redis round trips per host whatever its size, so a busy sender spends a fraction of the
+    # CPU per push (bench/sender.py), for 2 ms of latency.
+    LINGER_SECONDS = 0.002
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: deque[Push] = deque()
-        self._wakeup: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._idle = threading.Condition(self._lock)
+        self._idle = threading.Condition(self._lock)  # the queue drained (flush, back-pressure)
+        self._work = threading.Condition(self._lock)  # something to send
         self._sending = False
+        self._pid: int | None = None
 
     def put(self, groups: list[str], event: dict[str, Any], channel_layer: BaseChannelLayer) -> None:
-        loop = _publisher.loop()
         with self._lock:
-            if self._loop is not loop:  # first use, or a forked child: a fresh worker on this loop
-                self._loop, self._items, self._sending = loop, deque(), False
-                self._wakeup = None
-                asyncio.run_coroutine_threadsafe(self._run(), loop)
+            if self._pid != os.getpid():  # first use, or a forked child: a sending thread of its own
+                self._pid, self._items, self._sending = os.getpid(), deque(), False
+                threading.Thread(target=self._run, name="notifications-pusher", daemon=True).start()
             if len(self._items) >= self.MAX_PENDING:
                 self._idle.wait_for(lambda: len(self._items) < self.MAX_PENDING, float(app_settings.PUSH_TIMEOUT))
             self._items.append((groups, event, channel_layer))
-            was_idle = len(self._items) == 1 and not self._sending
-        if was_idle:
-            loop.call_soon_threadsafe(self._wake)
+            self._work.notify()
 
     def is_empty(self) -> bool:
         with self._lock:
@@ -134,33 +141,26 @@ class _PushQueue:
         with self._lock:
             return self._idle.wait_for(lambda: not self._items and not self._sending, timeout)
 
-    def _wake(self) -> None:
-        if self._wakeup is not None:
-            self._wakeup.set()
-
-    async def _run(self) -> None:
-        self._wakeup = asyncio.Event()
+    def _run(self) -> None:
         while True:
-            with self._lock:
-                batch = [self._items.popleft() for _ in range(min(self.BATCH, len(self._items)))]
-                self._sending = bool(batch)
-                if not batch:
-                    self._idle.notify_all()
-                    self._wakeup.clear()
-            if not batch:
-                await self._wakeup.wait()
-                continue
-            await self._send_batch(batch)
             with self._lock:
                 self._sending = False
                 self._idle.notify_all()
+                self._work.wait_for(lambda: bool(self._items))
+                self._sending = True
+            time.sleep(self.LINGER_SECONDS)
+            while True:
+                with self._lock:
+                    batch = [self._items.popleft() for _ in range(min(self.BATCH, len(self._items)))]
+                if not batch:
+                    break
+                self._send_batch(batch)
 
-    async def _send_batch(self, batch: list[Push]) -> None:
-        """Send in waves: concurrently, except that a group's pushes go out one after another, in order."""
+    def _send_batch(self, batch: list[Push]) -> None:
+        """Send in waves: a group's pushes go out one after another, in order."""
         waves = _waves(batch)
         for index, wave in enumerate(waves):
-            outcomes = await asyncio.gather(*(send_to_groups(layer, groups, event) for groups, event, layer in wave))
-            failures = [outcome for outcome in outcomes if outcome is not None]
+            failures = _send_wave(wave)
             if failures:
                 warn_failed([group for groups, _, _ in wave for group in groups], failures[0])
                 with self._lock:
@@ -217,6 +217,30 @@ class _Sequencer:
 
 
 _sequencer = _Sequencer()
+
+
+def _send_wave(wave: list[Push]) -> list[BaseException]:
+    """A wave's pushes (no group twice): in one batch per channels-redis layer, else through the event loop."""
+    by_layer: dict[int, list[Push]] = {}
+    for push in wave:
+        by_layer.setdefault(id(push[2]), []).append(push)
+    failures: list[BaseException] = []
+    timeout = float(app_settings.PUSH_TIMEOUT)
+    for pushes in by_layer.values():
+        layer = pushes[0][2]
+        try:
+            if redis_layer.is_core(layer):
+                messages = [(layer_group(g), _numbered(event, g)) for groups, event, _ in pushes for g in groups]
+                redis_layer.group_send_many(layer, messages, timeout=timeout)
+            else:
+                failures += [failure for failure in run_on_publisher(_send_each(pushes)) if failure is not None]
+        except Exception as exc:  # noqa: BLE001 - any layer failure must not fail the caller
+            failures.append(exc)
+    return failures
+
+
+async def _send_each(pushes: list[Push]) -> list[BaseException | None]:
+    return await asyncio.gather(*(send_to_groups(layer, groups, event) for groups, event, layer in pushes))
 
 
 async def send_to_groups(

@@ -1,8 +1,11 @@
 """Everything this app relies on inside channels-redis, in one place.
 
-Two things need more than the channel-layer API: the fan-out joins groups in
-batches and drains its process channel in bulk (fanout.py), and shared state
-reuses the layer's Redis, prefix and connections (sharedstate.py). Both use
+Three things need more than the channel-layer API: the fan-out joins groups in
+batches and drains its process channel in bulk (fanout.py), the publisher sends
+a batch of group messages in two round trips per Redis host instead of four per
+group, from a plain thread with a synchronous client on the layer's own hosts
+(publisher.py, ``group_send_many``: an event loop cost more CPU than the sends),
+and shared state reuses the layer's Redis, prefix and connections (sharedstate.py). Both use
 names channels-redis does not document. They are used here only, listed in
 ``CORE_NAMES`` / ``PUBSUB_NAMES``; ``incompatibilities()`` reports any missing
 from the installed release, the system check ``notifications.E019`` refuses to
@@ -12,9 +15,16 @@ against (``TESTED_RANGE``).
 
 from __future__ import annotations
 
+import collections
+import logging
+import os
+import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
+import redis
+import redis.sentinel
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
@@ -29,8 +39,11 @@ CORE_NAMES = (
     "deserialize",  # a message as stored in that queue
     "require_valid_group_name",
     "receive_buffer",  # per-channel buffers the layer's own receive() reads
+    "_map_channel_keys_to_connection",  # a group message as stored per channel key (group_send's own)
+    "hosts",  # the decoded host configs its pools are made from (channels_redis.utils.create_pool)
     "prefix",
     "group_expiry",
+    "expiry",
     "brpop_timeout",
 )
 # RedisPubSubChannelLayer keeps its CONFIG only here outside an event loop.
@@ -38,6 +51,30 @@ PUBSUB_NAMES = ("_kwargs",)
 
 # A Redis command: its redis-py method name and arguments, e.g. ("zadd", (key, {member: score})).
 Command = tuple[str, tuple[Any, ...]]
+
+logger = logging.getLogger(__name__)
+
+# channels-redis's group_send script, for many messages at once: drop each channel key's expired
+# messages, then add the message unless the key is at capacity. Scores rise by a microsecond per
+# message, so messages to one key keep the batch's order. KEYS: channel keys; ARGV: the messages,
+# then the capacities, then the first score, the expiry cutoff and the key expiry.
+SEND_MANY_LUA = """
+local n = #KEYS
+local score = tonumber(ARGV[2 * n + 1])
+local cutoff = ARGV[2 * n + 2]
+local expiry = ARGV[2 * n + 3]
+local over_capacity = 0
+for i = 1, n do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, cutoff)
+    if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[n + i]) then
+        redis.call('ZADD', KEYS[i], string.format('%.6f', score + i * 0.000001), ARGV[i])
+        redis.call('EXPIRE', KEYS[i], expiry)
+    else
+        over_capacity = over_capacity + 1
+    end
+end
+return over_capacity
+"""
 
 
 def incompatibilities(core: type | None = None, pubsub: type | None = None) -> list[str]:
@@ -111,3 +148,102 @@ async def receive_batch(layer: RedisChannelLayer, channel: str, limit: int) -> l
             if other != channel:
                 layer.receive_buffer[other].put_nowait(dict(message))
     return mine
+
+
+_last_score = 0.0
+
+
+def _scores(count: int) -> float:
+    """The first of ``count`` scores a microsecond apart, above every score this process gave before:
+    a later batch's messages never sort before an earlier one's (BZPOPMIN takes the lowest first)."""
+    global _last_score
+    first = max(time.time(), _last_score + 0.000001)
+    _last_score = first + count * 0.000001
+    return first
+
+
+def group_send_many(
+    layer: RedisChannelLayer, messages: Sequence[tuple[str, dict[str, Any]]], *, timeout: float
+) -> None:
+    """``group_send`` for many (group, message) pairs, from a thread without an event loop:
+    each group's channels read in one pipelined round trip per Redis host, then every copy
+    stored in one script call per host.
+
+    The same messages channels-redis's ``group_send`` would store (expired members and
+    messages dropped the same way, capacity respected), in order per channel key. No group
+    may appear twice in one call (the publisher's waves see to that). ``timeout`` bounds
+    each Redis round trip.
+    """
+    now = time.time()
+    by_host: dict[int, list[str]] = collections.defaultdict(list)
+    for group, _message in messages:
+        assert layer.require_valid_group_name(group), "Group name not valid"
+        by_host[layer.consistent_hash(group)].append(group)
+    members: dict[str, list[str]] = {}
+    for index, groups in by_host.items():
+        pipe = sync_client(layer, index, timeout).pipeline(transaction=False)
+        for group in groups:
+            key = layer._group_key(group)
+            pipe.zremrangebyscore(key, min=0, max=int(now) - layer.group_expiry)
+            pipe.zrange(key, 0, -1)
+        replies = pipe.execute()
+        for group, channels in zip(groups, replies[1::2], strict=True):
+            members[group] = [channel.decode("utf8") for channel in channels]
+    keys: dict[int, list[Any]] = collections.defaultdict(list)
+    payloads: dict[int, list[Any]] = collections.defaultdict(list)
+    capacities: dict[int, list[Any]] = collections.defaultdict(list)
+    for group, message in messages:
+        hosts, stored, capacity = layer._map_channel_keys_to_connection(members[group], message)
+        for index, channel_keys in hosts.items():
+            for channel_key in channel_keys:
+                keys[index].append(channel_key)
+                payloads[index].append(stored[channel_key])
+                capacities[index].append(capacity[channel_key])
+    for index in keys:
+        script = _send_script(layer, index, timeout)
+        tail = [_scores(len(keys[index])), int(now) - int(layer.expiry), int(layer.expiry)]
+        over = script(keys=keys[index], args=[*payloads[index], *capacities[index], *tail])
+        if over:
+            logger.info("%s of %s channel messages over capacity", over, len(keys[index]))
+
+
+# Per process: synchronous clients (and the registered send script) per (layer, host index, timeout).
+_sync_clients: dict[tuple[int, int, float], tuple[redis.Redis, Any]] = {}
+_sync_lock = threading.Lock()
+_sync_pid: int | None = None
+
+
+def sync_client(layer: RedisChannelLayer, index: int, timeout: float) -> redis.Redis:
+    """A blocking client on the layer's ``index``-th host, made as channels-redis makes its pools."""
+    return _sync_entry(layer, index, timeout)[0]
+
+
+def _send_script(layer: RedisChannelLayer, index: int, timeout: float) -> Any:
+    return _sync_entry(layer, index, timeout)[1]
+
+
+def _sync_entry(layer: RedisChannelLayer, index: int, timeout: float) -> tuple[redis.Redis, Any]:
+    global _sync_pid
+    key = (id(layer), index, timeout)
+    with _sync_lock:
+        if _sync_pid != os.getpid():  # first use, or a forked child: its own connections
+            _sync_clients.clear()
+            _sync_pid = os.getpid()
+        if key not in _sync_clients:
+            client = redis.Redis(connection_pool=_sync_pool(layer.hosts[index], timeout))
+            _sync_clients[key] = (client, client.register_script(SEND_MANY_LUA))
+        return _sync_clients[key]
+
+
+def _sync_pool(host: dict[str, Any], timeout: float) -> redis.ConnectionPool:
+    """channels_redis.utils.create_pool's three host forms, for the blocking client."""
+    host = {**host, "socket_timeout": timeout, "socket_connect_timeout": timeout}  # PUSH_TIMEOUT bounds a push
+    if "address" in host:
+        address = host.pop("address")
+        return redis.ConnectionPool.from_url(address, **host)
+    master_name = host.pop("master_name", None)
+    if master_name is not None:
+        sentinels = host.pop("sentinels")
+        sentinel = redis.sentinel.Sentinel(sentinels, sentinel_kwargs=host.pop("sentinel_kwargs", None))
+        return redis.sentinel.SentinelConnectionPool(master_name, sentinel, **host)
+    return redis.ConnectionPool(**host)
