@@ -15,6 +15,7 @@ function render(item) {
   const template = inbox.querySelector("[data-notifications-item-template]");
   const row = template.content.firstElementChild.cloneNode(true);
   row.dataset.id = String(item.id);
+  row.id = `notification-${item.id}`;
   row.classList.remove("level-info");
   row.classList.add(`level-${item.level}`, "is-unread");
   const title = row.querySelector('[data-field="title"]');

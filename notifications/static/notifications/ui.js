@@ -92,6 +92,15 @@ function toast(item) {
   dismiss.addEventListener("click", () => box.remove());
   box.append(title, body, dismiss);
   region.append(box);
+  // Long content is cut after a few lines (notifications.css): "more" leads to all of it.
+  if (title.scrollHeight > title.clientHeight + 1 || body.scrollHeight > body.clientHeight + 1) {
+    const more = document.createElement("a");
+    more.className = "ntoast__more";
+    more.textContent = "more";
+    const inbox = bell.querySelector(".nbell__foot a");
+    more.href = safeUrl(item.url) || `${inbox ? inbox.href : ""}#notification-${item.id}`;
+    box.append(more);
+  }
   setTimeout(() => box.remove(), TOAST_MS);
 }
 
@@ -129,6 +138,8 @@ function bindPanel() {
   const toggle = bell.querySelector("[data-notifications-toggle]");
   const panel = bell.querySelector("[data-notifications-panel]");
   const setOpen = (open) => {
+    // On a phone the panel is a sheet across the screen (notifications.css), just below the bell.
+    panel.style.top = open && window.matchMedia("(max-width: 480px)").matches ? `${toggle.getBoundingClientRect().bottom + 6}px` : "";
     panel.hidden = !open;
     toggle.setAttribute("aria-expanded", String(open));
   };
