@@ -2,6 +2,8 @@
 // top of the first page, and read/unread/delete done in any tab shows here.
 // Listens to the events notifications.js emits on `document`.
 
+import { showTime } from "./times.js";
+
 const inbox = document.querySelector("[data-notifications-inbox]");
 
 function matchesFilters(item) {
@@ -28,9 +30,7 @@ function render(item) {
     title.textContent = item.title;
   }
   row.querySelector('[data-field="body"]').textContent = item.body;
-  const time = row.querySelector('[data-field="created_at"]');
-  time.dateTime = item.created_at;
-  time.textContent = new Date(item.created_at).toLocaleString();
+  showTime(row.querySelector('[data-field="created_at"]'), item.created_at);
   for (const input of row.querySelectorAll('input[name="id"]')) input.value = String(item.id);
   for (const input of row.querySelectorAll('input[name="next"]')) input.value = window.location.pathname + window.location.search;
   return row;

@@ -4,6 +4,7 @@
 // string from the server is set with textContent.
 
 import { client } from "./notifications.js";
+import { showTime } from "./times.js";
 
 const DROPDOWN_SIZE = 8;
 const TOAST_MS = 6000;
@@ -47,9 +48,7 @@ function dropdownItem(item) {
   row.classList.toggle("is-unread", !item.read);
   row.querySelector(".nbell__title").textContent = item.title;
   row.querySelector(".nbell__body").textContent = item.body;
-  const time = row.querySelector(".nbell__time");
-  time.dateTime = item.created_at;
-  time.textContent = new Date(item.created_at).toLocaleString();
+  showTime(row.querySelector(".nbell__time"), item.created_at);
   const link = row.querySelector("a");
   link.href = safeUrl(item.url) || "#";
   link.addEventListener("click", (event) => {
