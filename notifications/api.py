@@ -11,12 +11,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from notifications import protocol, services, sse
 from notifications.exceptions import InvalidQuery
+from notifications.responses import JsonResponse
 from notifications.services import tokens
 
 View = Callable[..., HttpResponse]
@@ -81,7 +82,7 @@ def sync(request: HttpRequest) -> HttpResponse:
         reset=result.reset,
         unread_count=result.unread_count,
     )
-    return HttpResponse(frame, content_type="application/json")
+    return HttpResponse(frame + "\n", content_type="application/json")
 
 
 @json_endpoint("GET")
@@ -108,7 +109,7 @@ def delete(request: HttpRequest, notification_id: int) -> JsonResponse:
 def mark_all_read(request: HttpRequest) -> JsonResponse:
     """Optional ``up_to`` (JSON body or form field): mark read only what the person has seen."""
     up_to = _body(request).get("up_to")
-    up_to = services.parse_ids([up_to])[0] if up_to not in (None, "") else None
+    up_to = services.parse_ids([up_to], field="up_to")[0] if up_to not in (None, "") else None
     change = services.mark_all_read(request.user, up_to=up_to)
     return JsonResponse({"updated": len(change.changed), "unread_count": change.unread_count})
 
@@ -158,3 +159,9 @@ def revoke_tokens(request: HttpRequest) -> JsonResponse:
     """Refuse every token issued so far, and close the sockets opened with one."""
     tokens.revoke_tokens(request.user)
     return JsonResponse({"revoked": True})
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Any other path under the API: a JSON 404, as the API's other errors are JSON."""
+    return error(404, f"No such API endpoint: {request.path}")

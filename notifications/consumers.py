@@ -84,7 +84,7 @@ class NotificationConsumer(LiveConsumer):
     async def handle_mark_all_read(self, message: ClientMessage) -> None:
         """Mark read everything up to ``up_to`` (the newest id the page has shown), or everything."""
         up_to = message.fields.get("up_to")
-        up_to = services.parse_ids([up_to])[0] if up_to is not None else None
+        up_to = services.parse_ids([up_to], field="up_to")[0] if up_to is not None else None
         change = await database_sync_to_async(services.mark_all_read)(self.user, up_to=up_to)
         await self.send(
             text_data=protocol.ack_frame(message.ref, changed=len(change.changed), unread_count=change.unread_count)

@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from notifications import connections, fanout, group_names, protocol, realtime, services, topics
 from notifications.conf import app_settings
@@ -40,6 +40,7 @@ from notifications.db import concurrent_read
 from notifications.exceptions import InvalidQuery
 from notifications.protocol import CloseCode
 from notifications.ratelimit import TokenBucket
+from notifications.responses import JsonResponse
 from notifications.security import header, origin_allowed
 
 logger = logging.getLogger(__name__)

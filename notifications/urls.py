@@ -9,7 +9,7 @@ Everything links to these by name (``notifications:inbox``, ...), never by path.
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 
 from notifications import api, sse, views
 
@@ -32,4 +32,5 @@ urlpatterns = [
     path("api/<int:notification_id>/", api.delete, name="api-delete"),
     path("api/<int:notification_id>/read/", api.mark_read, name="api-read"),
     path("api/<int:notification_id>/unread/", api.mark_unread, name="api-unread"),
+    re_path(r"^api/(?P<path>.*)$", api.not_found),  # last: anything else under the API is a JSON 404
 ]

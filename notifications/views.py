@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -15,6 +15,7 @@ from notifications import services
 from notifications.conf import app_settings
 from notifications.exceptions import InvalidQuery
 from notifications.models import Level
+from notifications.responses import JsonResponse
 from notifications.services.health import health
 
 # The layout the pages extend when the site names none: a complete page with the bell.
@@ -27,13 +28,20 @@ def render_page(request: HttpRequest, template: str, context: dict[str, Any] | N
     return render(request, template, {**(context or {}), "notifications_base_template": base})
 
 
+def bad_request(request: HttpRequest, message: str) -> HttpResponse:
+    """A 400 in the site's layout, saying what was wrong, with a way back to the inbox."""
+    response = render_page(request, "notifications/bad_request.html", {"message": message})
+    response.status_code = 400
+    return response
+
+
 @login_required
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
     try:
         query = services.parse_inbox_query(request.GET)
     except InvalidQuery as exc:
-        return HttpResponseBadRequest(str(exc))
+        return bad_request(request, str(exc))
     page = services.inbox(request.user, query)
     next_params = request.GET.copy()
     if page.next_before is not None:
@@ -71,7 +79,7 @@ def inbox_action(request: HttpRequest) -> HttpResponse:
     try:
         if action == "read_all":
             up_to = request.POST.get("up_to")
-            services.mark_all_read(request.user, up_to=services.parse_ids([up_to])[0] if up_to else None)
+            services.mark_all_read(request.user, up_to=services.parse_ids([up_to], field="up_to")[0] if up_to else None)
         elif action in {"read", "unread", "delete"}:
             ids = services.parse_ids([request.POST.get("id", "")])
             if action == "delete":
@@ -79,9 +87,9 @@ def inbox_action(request: HttpRequest) -> HttpResponse:
             else:
                 services.mark_read(request.user, ids, read=action == "read")
         else:
-            return HttpResponseBadRequest("Unknown action.")
+            return bad_request(request, "Unknown action.")
     except InvalidQuery as exc:
-        return HttpResponseBadRequest(str(exc))
+        return bad_request(request, str(exc))
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=request.is_secure()):
         back = reverse("notifications:inbox")

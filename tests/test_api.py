@@ -114,6 +114,18 @@ def test_read_all_bad_body_is_400(alice_client, body) -> None:
     response = alice_client.post("/notifications/api/read-all/", body, content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"]
+    if "up_to" in body:
+        assert response.json()["error"].startswith("up_to: ")  # the field the caller sent
+
+
+def test_unknown_paths_under_the_api_are_json_404s_and_json_ends_with_a_newline(alice_client) -> None:
+    for url in ["/notifications/api/nope/", "/notifications/api/1/explode/", "/notifications/api/sync/extra"]:
+        response = alice_client.get(url)
+        assert response.status_code == 404, url
+        assert response["Content-Type"] == "application/json"
+        assert response.json() == {"error": f"No such API endpoint: {url}"}
+    for url in ["/notifications/api/", "/notifications/api/unread-count/", "/notifications/api/sync/"]:
+        assert alice_client.get(url).content.endswith(b"}\n"), url
 
 
 def test_another_users_notification_is_404_never_403(alice_client, bob) -> None:

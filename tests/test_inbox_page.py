@@ -38,7 +38,13 @@ def test_inbox_filters_and_pages(client, alice) -> None:
     assert "n4<" not in first
     assert "before=" in first
     assert "n3" in client.get("/notifications/?level=error").content.decode()
-    assert client.get("/notifications/?limit=abc").status_code == 400
+    bad = client.get("/notifications/?limit=abc")
+    assert bad.status_code == 400
+    # In the site's layout, saying what was wrong, with a way back.
+    page = bad.content.decode()
+    assert "<header>" in page
+    assert "limit" in page
+    assert 'href="/notifications/">Back to the inbox' in page
 
 
 def test_actions_without_javascript(client, alice, bob) -> None:

@@ -71,7 +71,7 @@ def test_refusals_are_json_with_the_socket_rules(stack, alice, bob) -> None:
     with pytest.raises(urllib.error.HTTPError) as anonymous:
         urllib.request.urlopen(f"{stack.origin}/notifications/stream/", timeout=10)
     assert anonymous.value.code == 401
-    assert anonymous.value.read() == b'{"error": "Not signed in."}'
+    assert anonymous.value.read() == b'{"error": "Not signed in."}\n'
     anonymous.value.close()  # an HTTPError holds its response's socket open
 
     with (

@@ -73,7 +73,7 @@ def parse_inbox_query(params: Mapping[str, str]) -> InboxQuery:
     )
 
 
-def parse_ids(values: Iterable[Any]) -> list[int]:
+def parse_ids(values: Iterable[Any], *, field: str = "ids") -> list[int]:
     """Validate notification ids from outside (JSON numbers, or digit strings from forms and URLs).
 
     Raises InvalidQuery on the first value that is not a positive id the database could hold.
@@ -83,10 +83,10 @@ def parse_ids(values: Iterable[Any]) -> list[int]:
         if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
-            raise InvalidQuery(f"ids: {str(value)[:30]!r} is not a notification id (a positive integer).")
+            raise InvalidQuery(f"{field}: {str(value)[:30]!r} is not a notification id (a positive integer).")
         ids.append(value)
     if len(ids) > MAX_IDS_PER_CALL:
-        raise InvalidQuery(f"ids: at most {MAX_IDS_PER_CALL} per call.")
+        raise InvalidQuery(f"{field}: at most {MAX_IDS_PER_CALL} per call.")
     return list(dict.fromkeys(ids))
 
 

@@ -1,10 +1,14 @@
 // Live updates for the server-rendered inbox page: new arrivals appear at the
 // top of the first page, and read/unread/delete done in any tab shows here.
-// Listens to the events notifications.js emits on `document`.
+// Listens to the events notifications.js emits on `document`. "Delete" waits
+// UNDO_MS with an "Undo" in the item's place before it is sent (at once if the
+// page is left meanwhile); without JavaScript the form posts at once.
 
 import { showTime } from "./times.js";
 
 const inbox = document.querySelector("[data-notifications-inbox]");
+const UNDO_MS = 5000;
+const pendingDeletes = new Map(); // row -> {timer, send}
 
 function matchesFilters(item) {
   const params = new URLSearchParams(window.location.search);
@@ -53,6 +57,15 @@ if (inbox) {
     if (upTo && Number(upTo.value) < item.id) upTo.value = String(item.id);
   });
 
+  inbox.addEventListener("submit", (event) => {
+    if (event.submitter?.value !== "delete") return;
+    event.preventDefault();
+    deleteWithUndo(event.target.closest("[data-id]"), event.target);
+  });
+  window.addEventListener("pagehide", () => {
+    for (const { send } of pendingDeletes.values()) send(true);
+  });
+
   document.addEventListener("notifications:read-state", (event) => {
     const frame = event.detail;
     const ids = new Set(frame.ids);
@@ -64,4 +77,36 @@ if (inbox) {
       else if (frame.change === "all_read" && id <= frame.up_to) row.classList.remove("is-unread");
     }
   });
+}
+
+function deleteWithUndo(row, form) {
+  const body = new FormData(form);
+  body.set("action", "delete");
+  const url = form.getAttribute("action"); // form.action is the buttons named "action"
+  const notice = document.createElement("li");
+  notice.className = "inbox__undo";
+  notice.setAttribute("role", "status");
+  notice.textContent = "Deleted. ";
+  const undo = document.createElement("button");
+  undo.type = "button";
+  undo.textContent = "Undo";
+  notice.append(undo);
+  row.hidden = true;
+  row.before(notice);
+  const send = (leaving) => {
+    clearTimeout(timer);
+    pendingDeletes.delete(row);
+    notice.remove();
+    if (leaving) navigator.sendBeacon(url, body);
+    else fetch(url, { method: "POST", body, credentials: "same-origin" });
+  };
+  const timer = setTimeout(() => send(false), UNDO_MS);
+  pendingDeletes.set(row, { timer, send });
+  undo.addEventListener("click", () => {
+    clearTimeout(timer);
+    pendingDeletes.delete(row);
+    notice.remove();
+    row.hidden = false;
+  });
+  undo.focus();
 }
