@@ -284,6 +284,16 @@ def test_connection_page_shows_state_handshake_and_heartbeat(browser, daphne, al
     tab.page.click("[data-live-close]")
     tab.page.wait_for_selector('[data-live-state][data-state="CLOSED"]')
     assert "1000 normal closure" in tab.page.locator("[data-live-log]").text_content()
+    # The page closed it: said so in the stream, and the bell says "closed" (not "reconnecting…").
+    closing = tab.page.locator(".live__stream li", has_text='"close"').first
+    assert "↑ client" in closing.text_content()
+    tab.page.wait_for_selector('[data-notifications-bell][data-state="closed"]')
+    assert tab.page.locator("[data-notifications-status]").text_content() == "closed"
+    tab.page.click("[data-notifications-reconnect]")  # the bell's own way back
+    tab.page.wait_for_selector('[data-live-state][data-state="OPEN"]')
+    assert tab.page.locator("[data-notifications-reconnect]").is_hidden()
+    tab.page.click("[data-live-close]")
+    tab.page.wait_for_selector('[data-live-state][data-state="CLOSED"]')
     tab.page.click("[data-live-reconnect]")
     tab.page.wait_for_selector('[data-live-state][data-state="OPEN"]')
     assert tab.errors == []

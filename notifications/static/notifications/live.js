@@ -25,7 +25,13 @@ function append(list, parts, className) {
 
 function kindOf(frame) {
   if (frame.type === "ping" || frame.type === "pong") return "heartbeat";
+  if (frame.type === "close") return "close";
   return "JSON text";
+}
+
+// One line, with a space after each separator, so a long frame wraps between tokens.
+function readable(frame) {
+  return JSON.stringify(frame, null, 1).replace(/\n\s*/g, " ");
 }
 
 function stream(direction, frame) {
@@ -36,7 +42,7 @@ function stream(direction, frame) {
       [time(), "live__time"],
       [direction === "in" ? "↓ server" : "↑ client", "live__dir"],
       [kindOf(frame), "live__kind"],
-      [JSON.stringify(frame), "live__frame"],
+      [readable(frame), "live__frame"],
     ],
     `is-${direction} kind-${kindOf(frame) === "heartbeat" ? "heartbeat" : "json"}`,
   );
@@ -107,8 +113,8 @@ if (page && client) {
     log("error", event.detail.message || "the connection reported an error");
   });
   client.addEventListener("notifications:close", (event) => {
-    const { code, reason, meaning } = event.detail;
-    stream("in", { type: "close", code, reason });
+    const { code, reason, meaning, byPage } = event.detail;
+    stream(byPage ? "out" : "in", { type: "close", code, reason });
     log("close", `${code} ${meaning || CLOSE_CODES[code] || ""}${reason ? ` (“${reason}”)` : ""}`);
   });
   page.querySelector("[data-live-close]").addEventListener("click", () => {

@@ -370,9 +370,10 @@ export class NotificationClient extends EventTarget {
   onClose(event) {
     this.clearTimers();
     if (this.role === "leader") this.group.connectionClosed(event.code, event.reason);
-    this.emit("close", { code: event.code, reason: event.reason, meaning: CLOSE_CODES[event.code] || "" });
+    // byPage: this page closed it (close() or reconnect()), not the server or the network.
+    this.emit("close", { code: event.code, reason: event.reason, meaning: CLOSE_CODES[event.code] || "", byPage: this.stopped });
     if (this.stopped) {
-      this.emit("state", { state: "CLOSED", code: event.code });
+      this.emit("state", { state: "CLOSED", code: event.code, byPage: true });
       return;
     }
     if (this.role === "follower" && this.socket.unanswered) {

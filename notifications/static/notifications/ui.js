@@ -184,11 +184,15 @@ if (bell && client) {
   client.addEventListener("notifications:transport", (event) => {
     bell.dataset.transport = event.detail.transport; // the event stream, where WebSockets are blocked
   });
+  const reconnect = bell.querySelector("[data-notifications-reconnect]");
+  reconnect.addEventListener("click", () => client.reconnect());
   client.addEventListener("notifications:state", (event) => {
-    const { state, code, final } = event.detail;
-    bell.dataset.state = final ? "signed-out" : state.toLowerCase();
+    const { state, code, final, byPage } = event.detail;
+    bell.dataset.state = final ? "signed-out" : byPage ? "closed" : state.toLowerCase();
     bell.querySelector("[data-notifications-signin]").hidden = !(final && code === 4401);
+    reconnect.hidden = !byPage || state !== "CLOSED";
     if (state === "OPEN") setStatus("");
+    else if (byPage) setStatus("closed");
     else if (final) setStatus(code === 4401 ? "signed out" : "disconnected");
     else if (state === "CLOSED") setStatus("reconnecting…");
     else if (state === "CONNECTING" && client.attempt > 0) setStatus("reconnecting…");
