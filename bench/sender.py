@@ -55,6 +55,15 @@ def ensure_users(count: int) -> list:
     return list(User.objects.filter(username__startswith="bench-").order_by("pk")[:count])
 
 
+def set_audience(size: int) -> None:
+    """Exactly ``size`` active users (the first ones; any others inactive): EVERYONE is this many."""
+    from django.contrib.auth.models import User
+
+    last = ensure_users(size)[-1].pk
+    User.objects.filter(pk__lte=last).update(is_active=True)
+    User.objects.filter(pk__gt=last).update(is_active=False)
+
+
 def timed(call) -> tuple[float, float]:
     """(CPU seconds of the whole process, wall seconds) spent in ``call()`` and its pushes."""
     from notifications import realtime
@@ -102,7 +111,7 @@ def main() -> int:
             pstats.Stats(profile).sort_stats("cumulative").print_stats(30)
 
         for size in [int(s) for s in args.audiences.split(",") if s]:
-            ensure_users(size)  # the database holds only these users: EVERYONE is this many
+            set_audience(size)
             runs = [timed(lambda: notify(EVERYONE, title="Deploy at 17:00")) for _ in range(args.repeat)]
             print(
                 f"notify(EVERYONE) to {size:,} users: {statistics.median(c for c, _ in runs) * 1000:.1f} ms CPU, "
