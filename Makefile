@@ -6,6 +6,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # The development server runs with DEBUG on (known demo passwords, dev secret key).
 RUN_ENV := DEBUG=$${DEBUG:-1}
+# axe-core, from npm, for the accessibility tests (tests/test_accessibility.py injects it into pages).
+AXE_VERSION := 4.11.0
+AXE := var/npm/node_modules/axe-core/axe.min.js
 
 .PHONY: run test lint migrate demo-users browser clean
 
@@ -46,6 +49,10 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { echo "Installing nginx for the proxy tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; }
+	@command -v npm >/dev/null || { echo "Installing npm for the accessibility tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	@test -f $(AXE) || { echo "Installing axe-core $(AXE_VERSION) from npm for the accessibility tests"; \
+	  npm install --silent --no-audit --no-fund --prefix var/npm axe-core@$(AXE_VERSION); }
 
 test: $(BIN)/.installed lint browser
 	DEBUG=0 SECRET_KEY=test-only-secret-key $(BIN)/python -m pytest $(PYTEST_ARGS)

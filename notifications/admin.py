@@ -57,6 +57,9 @@ class ComposeForm(forms.Form):
             widget.choices = self.fields[name].choices
             self.fields[name].widget = widget
 
+    class Media:
+        js = ("notifications/admin_compose.js",)  # names the autocomplete fields for screen readers
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         audience = data.get("audience")

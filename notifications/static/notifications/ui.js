@@ -142,9 +142,17 @@ function bindPanel() {
     panel.hidden = !open;
     toggle.setAttribute("aria-expanded", String(open));
   };
-  toggle.addEventListener("click", () => setOpen(panel.hidden));
+  toggle.addEventListener("click", (event) => {
+    const opening = panel.hidden;
+    setOpen(opening);
+    // From the keyboard (a click with no pointer position), focus moves into the panel.
+    if (opening && event.detail === 0) panel.querySelector("a[href], button:not([hidden])")?.focus();
+  });
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") setOpen(false);
+    if (event.key !== "Escape" || panel.hidden) return;
+    const inside = panel.contains(document.activeElement);
+    setOpen(false);
+    if (inside) toggle.focus(); // back where the person was
   });
   document.addEventListener("click", (event) => {
     if (!bell.contains(event.target)) setOpen(false);
