@@ -10,7 +10,7 @@ RUN_ENV := DEBUG=$${DEBUG:-1}
 AXE_VERSION := 4.11.0
 AXE := var/npm/node_modules/axe-core/axe.min.js
 
-.PHONY: run test lint migrate demo-users browser clean
+.PHONY: run test lint migrate demo-users browser messages clean
 
 # One install at a time: `make run` and `make test` started together share the virtualenv.
 $(BIN)/.installed: requirements.txt
@@ -27,7 +27,7 @@ $(BIN)/.installed: requirements.txt
 	  "$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
 	@echo "Wrote .env (DEBUG=1, a generated SECRET_KEY): manage.py, runserver and pytest read it."
 
-migrate: $(BIN)/.installed .env
+migrate: $(BIN)/.installed .env messages
 	$(RUN_ENV) $(BIN)/python manage.py migrate --no-input
 
 demo-users: migrate
@@ -40,6 +40,14 @@ run: demo-users
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The app's translations, compiled from the .po files in git (the .mo files are not committed).
+MESSAGES := $(patsubst %.po,%.mo,$(wildcard notifications/locale/*/LC_MESSAGES/django.po))
+messages: $(MESSAGES)
+%.mo: %.po
+	@command -v msgfmt >/dev/null || { echo "Installing gettext to compile the translations"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; }
+	msgfmt --check -o $@ $<
 
 # Browser tests drive Debian's Chromium (never a downloaded browser); the proxy tests run Debian's nginx.
 browser:
@@ -54,7 +62,7 @@ browser:
 	@test -f $(AXE) || { echo "Installing axe-core $(AXE_VERSION) from npm for the accessibility tests"; \
 	  npm install --silent --no-audit --no-fund --prefix var/npm axe-core@$(AXE_VERSION); }
 
-test: $(BIN)/.installed lint browser
+test: $(BIN)/.installed lint browser messages
 	DEBUG=0 SECRET_KEY=test-only-secret-key $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

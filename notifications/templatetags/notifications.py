@@ -17,6 +17,7 @@ from django.shortcuts import resolve_url
 from django.urls import reverse
 from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 
 from notifications import services
 from notifications.conf import app_settings
@@ -55,11 +56,27 @@ def notifications_scripts(context: template.Context) -> dict[str, Any]:
         request = context.get("request")
         if request is not None:
             config["csrfToken"] = get_token(request)
+        config["strings"] = client_strings()
         if app_settings.SHARE_CONNECTION_ACROSS_TABS:
             # The tabs of one browser share one connection (tabs.js); a key per user keeps a tab
             # signed in as someone else out of the group, without putting the user's id in the page.
             config["shareKey"] = salted_hmac("notifications.tabs", str(user.pk)).hexdigest()[:16]
     return {"signed_in": signed_in, "client_config": config}
+
+
+def client_strings() -> dict[str, str]:
+    """What the page's scripts show, in the request's language (keys: notifications.js, STRINGS)."""
+    return {
+        "reconnecting": gettext("reconnecting…"),
+        "closed": gettext("closed"),
+        "signedOut": gettext("signed out"),
+        "disconnected": gettext("disconnected"),
+        "more": gettext("more"),
+        "dismiss": gettext("Dismiss"),
+        "deleted": gettext("Deleted."),
+        "undo": gettext("Undo"),
+        "desktopBlocked": gettext("Desktop notifications are blocked in this browser"),
+    }
 
 
 def _inbox_state(context: template.Context) -> services.InboxState:

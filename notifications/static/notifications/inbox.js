@@ -4,6 +4,7 @@
 // UNDO_MS with an "Undo" in the item's place before it is sent (at once if the
 // page is left meanwhile); without JavaScript the form posts at once.
 
+import { text } from "./notifications.js";
 import { showTime } from "./times.js";
 
 const inbox = document.querySelector("[data-notifications-inbox]");
@@ -86,10 +87,10 @@ function deleteWithUndo(row, form) {
   const notice = document.createElement("li");
   notice.className = "inbox__undo";
   notice.setAttribute("role", "status");
-  notice.textContent = "Deleted. ";
+  notice.textContent = `${text("deleted")} `;
   const undo = document.createElement("button");
   undo.type = "button";
-  undo.textContent = "Undo";
+  undo.textContent = text("undo");
   notice.append(undo);
   row.hidden = true;
   row.before(notice);

@@ -53,6 +53,20 @@ const DEFAULTS = {
   websocketRetryMs: 300000,
 };
 
+// What the page's scripts show; the page's config carries them in its language
+// ({% notifications_scripts %}: client_strings()).
+const STRINGS = {
+  reconnecting: "reconnecting…",
+  closed: "closed",
+  signedOut: "signed out",
+  disconnected: "disconnected",
+  more: "more",
+  dismiss: "Dismiss",
+  deleted: "Deleted.",
+  undo: "Undo",
+  desktopBlocked: "Desktop notifications are blocked in this browser",
+};
+
 function topicKey(topic, params) {
   const sorted = Object.keys(params || {})
     .sort()
@@ -501,6 +515,11 @@ export class NotificationClient extends EventTarget {
     this.dispatchEvent(new CustomEvent(type, { detail }));
     document.dispatchEvent(new CustomEvent(type, { detail }));
   }
+}
+
+/** A user-visible string in the page's language (English when the page's config has none). */
+export function text(key) {
+  return (client && client.options.strings && client.options.strings[key]) || STRINGS[key];
 }
 
 function readConfig() {

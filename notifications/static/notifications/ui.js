@@ -3,7 +3,7 @@
 // (only after the person turned them on). Built on the shared client; every
 // string from the server is set with textContent.
 
-import { client } from "./notifications.js";
+import { client, text } from "./notifications.js";
 import { showTime } from "./times.js";
 
 const DROPDOWN_SIZE = 8;
@@ -86,7 +86,7 @@ function toast(item) {
   const dismiss = document.createElement("button");
   dismiss.type = "button";
   dismiss.className = "ntoast__close";
-  dismiss.setAttribute("aria-label", "Dismiss");
+  dismiss.setAttribute("aria-label", text("dismiss"));
   dismiss.textContent = "×";
   dismiss.addEventListener("click", () => box.remove());
   box.append(title, body, dismiss);
@@ -95,7 +95,7 @@ function toast(item) {
   if (title.scrollHeight > title.clientHeight + 1 || body.scrollHeight > body.clientHeight + 1) {
     const more = document.createElement("a");
     more.className = "ntoast__more";
-    more.textContent = "more";
+    more.textContent = text("more");
     const inbox = bell.querySelector(".nbell__foot a");
     more.href = safeUrl(item.url) || `${inbox ? inbox.href : ""}#notification-${item.id}`;
     box.append(more);
@@ -127,7 +127,7 @@ function bindDesktopButton() {
       localStorage.setItem(DESKTOP_KEY, "on");
       button.hidden = true;
     } else {
-      button.textContent = "Desktop notifications are blocked in this browser";
+      button.textContent = text("desktopBlocked");
       button.disabled = true;
     }
   });
@@ -200,9 +200,9 @@ if (bell && client) {
     bell.querySelector("[data-notifications-signin]").hidden = !(final && code === 4401);
     reconnect.hidden = !byPage || state !== "CLOSED";
     if (state === "OPEN") setStatus("");
-    else if (byPage) setStatus("closed");
-    else if (final) setStatus(code === 4401 ? "signed out" : "disconnected");
-    else if (state === "CLOSED") setStatus("reconnecting…");
-    else if (state === "CONNECTING" && client.attempt > 0) setStatus("reconnecting…");
+    else if (byPage) setStatus(text("closed"));
+    else if (final) setStatus(text(code === 4401 ? "signedOut" : "disconnected"));
+    else if (state === "CLOSED") setStatus(text("reconnecting"));
+    else if (state === "CONNECTING" && client.attempt > 0) setStatus(text("reconnecting"));
   });
 }
