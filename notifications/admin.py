@@ -23,6 +23,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.translation import ngettext
 
 from notifications import EVERYONE, services
 from notifications.exceptions import InvalidNotification
@@ -174,7 +175,9 @@ class NotificationAdmin(admin.ModelAdmin):
                 sender=request.user,
             )
             self.log_addition(request, sent, [{"added": {}}])
-            self.message_user(request, f"Sent to {sent.recipient_count} recipient(s).", messages.SUCCESS)
+            count = sent.recipient_count
+            sent_to = ngettext("Sent to %(count)d recipient.", "Sent to %(count)d recipients.", count)
+            self.message_user(request, sent_to % {"count": count}, messages.SUCCESS)
             return HttpResponseRedirect(reverse(admin_urlname(Notification._meta, "change"), args=[sent.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -197,7 +200,9 @@ class NotificationAdmin(admin.ModelAdmin):
     @admin.action(description="Send selected notifications again (same audience)", permissions=["add"])
     def send_again_action(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
         total = sum(send_again(n, sender=request.user).recipient_count for n in queryset)
-        self.message_user(request, f"Sent {queryset.count()} notification(s) again to {total} recipient(s).")
+        again = ngettext("Sent %(count)d notification again", "Sent %(count)d notifications again", queryset.count())
+        to = ngettext("to %(total)d recipient.", "to %(total)d recipients.", total)
+        self.message_user(request, f"{again % {'count': queryset.count()}} {to % {'total': total}}")
 
 
 @admin.register(Delivery)
@@ -237,7 +242,10 @@ class DeliveryAdmin(admin.ModelAdmin):
                 notification_deliveries__in=queryset.filter(notification=notification)
             )
             send_again(notification, sender=request.user, recipients=recipients)
-        self.message_user(request, f"Sent {len(notifications)} notification(s) again.")
+        again = ngettext(
+            "Sent %(count)d notification again.", "Sent %(count)d notifications again.", len(notifications)
+        )
+        self.message_user(request, again % {"count": len(notifications)})
 
     def has_mark_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(_permission("change", Delivery))

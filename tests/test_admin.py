@@ -39,7 +39,7 @@ def test_composer_sends_live_and_reports_the_recipient_count(daphne: DaphneServe
     with open_socket(daphne, alice) as ws:
         receive_frame(ws, "hello")
         response = compose(admin_client, users=[alice.pk, bob.pk], title="From the admin", level="warning")
-        assert "Sent to 2 recipient(s)." in response.content.decode()
+        assert "Sent to 2 recipients." in response.content.decode()
         frame = receive_frame(ws, "notification")
     assert frame["notification"]["title"] == "From the admin"
     sent = Notification.objects.get()

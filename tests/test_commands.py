@@ -23,7 +23,7 @@ def test_notify_command_to_several_users(alice, bob, carol, capsys) -> None:
     sent = Notification.objects.get()
     assert set(sent.deliveries.values_list("user__username", flat=True)) == {"alice", "carol"}
     assert sent.level == "warning"
-    assert "to 2 recipient(s)" in capsys.readouterr().out
+    assert "to 2 recipients." in capsys.readouterr().out
 
 
 def test_notify_command_to_a_group_and_to_everyone(alice, bob, carol) -> None:

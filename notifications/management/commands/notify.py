@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import ngettext
 
 from notifications import EVERYONE, services
 from notifications.exceptions import NotificationError
@@ -40,7 +41,13 @@ class Command(BaseCommand):
             )
         except NotificationError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"Sent notification {notification.pk} to {notification.recipient_count} recipient(s).")
+        count = notification.recipient_count
+        sent = ngettext(
+            "Sent notification %(id)d to %(count)d recipient.",
+            "Sent notification %(id)d to %(count)d recipients.",
+            count,
+        )
+        self.stdout.write(sent % {"id": notification.pk, "count": count})
 
     def _recipient(self, options: dict[str, Any]) -> Any:
         if options["everyone"]:
