@@ -74,15 +74,7 @@ def notification_list(request: HttpRequest) -> JsonResponse:
 def sync(request: HttpRequest) -> HttpResponse:
     """One page of the socket's ``sync`` over HTTP (``?cursor=``), for clients on the event stream."""
     result = services.sync(request.user, request.GET.get("cursor") or None)
-    frame = protocol.sync_frame(
-        None,
-        notifications=result.notifications,
-        cursor=result.cursor,
-        more=result.more,
-        reset=result.reset,
-        unread_count=result.unread_count,
-    )
-    return HttpResponse(frame + "\n", content_type="application/json")
+    return HttpResponse(protocol.sync_answer(None, result) + "\n", content_type="application/json")
 
 
 @json_endpoint("GET")

@@ -64,16 +64,7 @@ class NotificationConsumer(LiveConsumer):
         """Catch up from the page's cursor (null: the current inbox); "more" pages use the returned cursor."""
         result = await concurrent_read(services.sync)(self.user, message.fields.get("cursor"))
         self._next_sync_page = result.cursor if result.more else None
-        await self.send(
-            text_data=protocol.sync_frame(
-                message.ref,
-                notifications=result.notifications,
-                cursor=result.cursor,
-                more=result.more,
-                reset=result.reset,
-                unread_count=result.unread_count,
-            )
-        )
+        await self.send(text_data=protocol.sync_answer(message.ref, result))
 
     async def handle_mark_read(self, message: ClientMessage) -> None:
         await self._change_read_state(message, read=True)

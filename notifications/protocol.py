@@ -116,6 +116,18 @@ def sync_frame(
     )
 
 
+def sync_answer(ref: Any, result: Any) -> str:
+    """The ``sync`` frame for a ``services.sync()`` result (socket, event stream and JSON API alike)."""
+    return sync_frame(
+        ref,
+        notifications=result.notifications,
+        cursor=result.cursor,
+        more=result.more,
+        reset=result.reset,
+        unread_count=result.unread_count,
+    )
+
+
 # RFC 6455, section 1.3: the server proves it read the key by hashing it with this GUID.
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 HANDSHAKE_HEADERS = ("host", "origin", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version")

@@ -196,15 +196,7 @@ class EventStream(ConnectionState):
         self.opening_frames = 1  # the hello
         while True:
             result = await concurrent_read(services.sync)(self.user, cursor)
-            frame = protocol.sync_frame(
-                None,
-                notifications=result.notifications,
-                cursor=result.cursor,
-                more=result.more,
-                reset=result.reset,
-                unread_count=result.unread_count,
-            )
-            self._queue.put_nowait(("message", frame))
+            self._queue.put_nowait(("message", protocol.sync_answer(None, result)))
             self.opening_frames += 1
             if not result.more or result.cursor is None:
                 self.caught_up = asked is not None and result.cursor == asked  # nothing after the cursor
