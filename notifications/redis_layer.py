@@ -207,8 +207,9 @@ def group_send_many(
             logger.info("%s of %s channel messages over capacity", over, len(keys[index]))
 
 
-# Per process: synchronous clients (and the registered send script) per (layer, host index, timeout).
-_sync_clients: dict[tuple[int, int, float], tuple[redis.Redis, Any]] = {}
+# Per process: synchronous clients (and the registered send script) per (host config, timeout). Keyed by
+# the config, not the layer object: a layer made for other settings may reuse a collected one's id.
+_sync_clients: dict[tuple[str, float], tuple[redis.Redis, Any]] = {}
 _sync_lock = threading.Lock()
 _sync_pid: int | None = None
 
@@ -224,7 +225,7 @@ def _send_script(layer: RedisChannelLayer, index: int, timeout: float) -> Any:
 
 def _sync_entry(layer: RedisChannelLayer, index: int, timeout: float) -> tuple[redis.Redis, Any]:
     global _sync_pid
-    key = (id(layer), index, timeout)
+    key = (repr(sorted(layer.hosts[index].items())), timeout)
     with _sync_lock:
         if _sync_pid != os.getpid():  # first use, or a forked child: its own connections
             _sync_clients.clear()
