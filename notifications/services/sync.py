@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connections, router, transaction
 from django.db.models import Count, Max, Q
 
 from notifications import protocol
@@ -93,8 +94,20 @@ def sync(user: AbstractBaseUser, cursor: str | None) -> SyncResult:
     A page is at most SYNC_PAGE_SIZE notifications and about SYNC_PAGE_BYTES;
     with ``more`` the page sends the returned cursor again for the next one.
     A missing, unknown or purged cursor gets a reset: the newest page of the
-    inbox and the true count.
+    inbox and the true count. The page and the count come from one snapshot of the
+    database: a notification committed between the two reads would otherwise be counted
+    without being listed, and counted again when its live frame arrives.
     """
+    using = router.db_for_read(Delivery)
+    outermost = not connections[using].in_atomic_block
+    with transaction.atomic(using=using):
+        if outermost and connections[using].vendor == "postgresql":
+            with connections[using].cursor() as db:  # READ COMMITTED takes a new snapshot per statement
+                db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return _sync(user, cursor)
+
+
+def _sync(user: AbstractBaseUser, cursor: str | None) -> SyncResult:
     position = parse_cursor(cursor)
     if position is None:
         return _reset(user)

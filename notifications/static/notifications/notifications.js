@@ -293,8 +293,8 @@ export class NotificationClient extends EventTarget {
         break;
       }
       case "notification":
-        this.show([frame.notification], "live");
-        if (!frame.notification.read) this.setCount((this.unreadCount || 0) + 1);
+        // Counted once: a sync may already have brought it (and counted it).
+        if (this.show([frame.notification], "live") && !frame.notification.read) this.setCount((this.unreadCount || 0) + 1);
         break;
       case "sync":
         if (frame.reset) {
@@ -375,10 +375,15 @@ export class NotificationClient extends EventTarget {
     return isNew;
   }
 
+  /** Emit the items this page has not shown yet; true if any was new. */
   show(items, source) {
+    let any = false;
     for (const item of items) {
-      if (this.remember(item)) this.emit("notification", { notification: item, source });
+      if (!this.remember(item)) continue;
+      any = true;
+      this.emit("notification", { notification: item, source });
     }
+    return any;
   }
 
   onClose(event) {
